@@ -12,6 +12,7 @@ if ! npx tsc --noEmit -p .; then
   exit 1
 fi
 log=$(mktemp)
+if [ $# -eq 0 ]; then set -- 'test/**/*.test.ts'; fi
 npx mocha "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 passed=$(grep -Eo '^ *[0-9]+ passing' "$log" | grep -Eo '[0-9]+' | tail -1)
