@@ -1,0 +1,6 @@
+/** What notebooks show: image grids and trajectory strips, vega-lite charts, progress bars — all as PNG / text. */
+export * from './display';
+export * from './grid';
+export * from './strip';
+export * from './charts';
+export * from './progress';
