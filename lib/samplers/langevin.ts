@@ -1,0 +1,120 @@
+/**
+ * Annealed Langevin dynamics for a noise-conditional score model (Song & Ermon 2019, Algorithm 1):
+ * for σ_1 > … > σ_L, step size α_i = ε·σ_i²/σ_L², repeat K times  x ← x + (α_i/2)·s(x, σ_i) + √α_i·z.
+ * Starts from N(0, σ_1²·I); optionally ends with one denoising step x + σ_L²·s(x, σ_L) (Tweedie's formula).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors';
+import { allFinite, checkSampleShape, drain, drainAsync, seedStream, snapshotRule } from './loop';
+import type { Progress, SampleResult, ScoreModel, TrajectoryPoint } from './types';
+
+
+/** `levels` noise levels from sigmaMax down to sigmaMin, evenly spaced in log σ. */
+export function geometricSigmas(sigmaMax: number, sigmaMin: number, levels: number): number[] {
+  if (!(sigmaMax > sigmaMin && sigmaMin > 0)) throw new InvalidArgumentError(`need sigmaMax > sigmaMin > 0, got ${sigmaMax}, ${sigmaMin}`);
+  if (!Number.isInteger(levels) || levels < 2) throw new InvalidArgumentError(`levels must be an integer ≥ 2, got ${levels}`);
+  const r = Math.log(sigmaMin / sigmaMax) / (levels - 1);
+  return Array.from({ length: levels }, (_, i) => (i === levels - 1 ? sigmaMin : sigmaMax * Math.exp(i * r)));
+}
+
+export interface LangevinOptions {
+  /** Strictly decreasing positive noise levels (see geometricSigmas). */
+  sigmas: number[];
+  /** Langevin steps K per level (default 100). */
+  stepsPerLevel?: number;
+  /** ε: the step size at the smallest σ (default 2e-5, Song & Ermon's value for images). */
+  stepSize?: number;
+  /** Finish with x + σ_L²·s(x, σ_L) (default true). */
+  denoiseFinal?: boolean;
+  seed?: number;
+  /** Progress.t is the noise level index (0 … L−1). */
+  onStep?: (p: Progress) => void;
+  /** As in SamplerOptions, counted in Langevin steps; TrajectoryPoint.t is the level index. */
+  returnTrajectory?: boolean | number;
+  initialNoise?: tf.Tensor;
+  checkFinite?: boolean;
+}
+
+function checkOptions(o: LangevinOptions): { K: number; eps: number } {
+  const s = o.sigmas;
+  if (!Array.isArray(s) || s.length === 0) throw new InvalidArgumentError('sigmas must be a non-empty array');
+  s.forEach((v, i) => {
+    if (!(v > 0) || !Number.isFinite(v)) throw new InvalidArgumentError(`sigmas[${i}] must be a positive finite number, got ${v}`);
+    if (i > 0 && v >= s[i - 1]) throw new InvalidArgumentError(`sigmas must be strictly decreasing, got ${s[i - 1]} then ${v}`);
+  });
+  const K = o.stepsPerLevel ?? 100;
+  if (!Number.isInteger(K) || K <= 0) throw new InvalidArgumentError(`stepsPerLevel must be a positive integer, got ${K}`);
+  const eps = o.stepSize ?? 2e-5;
+  if (!(eps > 0) || !Number.isFinite(eps)) throw new InvalidArgumentError(`stepSize must be a positive number, got ${eps}`);
+  return { K, eps };
+}
+
+function* langevinSteps(score: ScoreModel, shape: number[], o: LangevinOptions): Generator<void, SampleResult> {
+  checkSampleShape(shape);
+  const { K, eps } = checkOptions(o);
+  const sigmas = o.sigmas;
+  const L = sigmas.length;
+  const total = L * K;
+  const seeds = seedStream(o.seed);
+  const keep = snapshotRule(total, o.returnTrajectory);
+  const check = o.checkFinite ?? true;
+  const b = shape[0];
+  const initSeed = seeds.next();
+  if (o.initialNoise && o.initialNoise.shape.join() !== shape.join()) {
+    throw new ShapeMismatchError(`initialNoise has shape [${o.initialNoise.shape}], expected [${shape}]`);
+  }
+  let x = o.initialNoise ? o.initialNoise.clone() : tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', initSeed), sigmas[0]));
+  const trajectory: TrajectoryPoint[] = [];
+  const scoreAt = (xIn: tf.Tensor, level: number) => score(xIn, tf.fill([b], sigmas[level]) as tf.Tensor1D);
+  /** One read-back for the score and the new x (too large a step size makes x diverge with a finite score). */
+  const checkStep = (s: tf.Tensor, xNew: tf.Tensor, where: string) => {
+    if (!check || allFinite(s, xNew)) return;
+    const what = allFinite(s) ? 'x' : 'the score';
+    throw new NonFiniteError(`${what} at ${where} contains NaN or ±Infinity; stopping (a smaller stepSize may help)`);
+  };
+  try {
+    if (keep(0)) trajectory.push({ step: 0, t: 0, x });
+    let k = 0;
+    for (let level = 0; level < L; level++) {
+      const alpha = (eps * sigmas[level] ** 2) / sigmas[L - 1] ** 2;
+      for (let j = 0; j < K; j++) {
+        const seed = seeds.next();
+        const xIn = x;
+        x = tf.tidy(() => {
+          const s = scoreAt(xIn, level);
+          const xNew = tf.add(tf.add(xIn, tf.mul(s, alpha / 2)), tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed), Math.sqrt(alpha)));
+          checkStep(s, xNew, `Langevin step ${k + 1} of ${total} (level ${level}, σ = ${sigmas[level]})`);
+          return xNew;
+        });
+        k++;
+        if (keep(k)) trajectory.push({ step: k, t: level, x });
+        if (!trajectory.some((p) => p.x === xIn)) xIn.dispose();
+        o.onStep?.({ step: k, total, t: level });
+        yield;
+      }
+    }
+    if (o.denoiseFinal ?? true) {
+      const xIn = x;
+      x = tf.tidy(() => {
+        const s = scoreAt(xIn, L - 1);
+        const xNew = tf.add(xIn, tf.mul(s, sigmas[L - 1] ** 2));
+        checkStep(s, xNew, `the final denoising step (σ = ${sigmas[L - 1]})`);
+        return xNew;
+      });
+      if (!trajectory.some((p) => p.x === xIn)) xIn.dispose();
+    }
+  } catch (err) {
+    if (!trajectory.some((p) => p.x === x)) x.dispose();
+    for (const p of trajectory) p.x.dispose();
+    throw err;
+  }
+  return { sample: x, trajectory, seed: seeds.seed, timesteps: [] };
+}
+
+export function annealedLangevin(score: ScoreModel, shape: number[], opts: LangevinOptions): SampleResult {
+  return drain(langevinSteps(score, shape, opts));
+}
+
+export function annealedLangevinAsync(score: ScoreModel, shape: number[], opts: LangevinOptions): Promise<SampleResult> {
+  return drainAsync(langevinSteps(score, shape, opts));
+}

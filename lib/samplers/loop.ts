@@ -1,0 +1,140 @@
+/**
+ * The sampling loop every scheduler shares: seeded noise, one tf.tidy per step, the previous x disposed (tensor count
+ * stays flat), a NaN/Inf check of each model output and new x, progress, trajectory snapshots. A generator yields after each
+ * step, so the sync and async drivers run the same code.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors';
+import { makeRng } from '../random';
+import { classTensor, guidedDenoiser } from './guidance';
+import type { Denoiser, SampleResult, SamplerOptions, Scheduler, TrajectoryPoint } from './types';
+
+export interface SamplerRun {
+  model: Denoiser;
+  scheduler: Scheduler;
+  shape: number[];
+  opts: SamplerOptions;
+}
+
+export function checkSampleShape(shape: number[]): void {
+  if (!Array.isArray(shape) || shape.length < 2 || shape.some((d) => !Number.isInteger(d) || d <= 0)) {
+    throw new InvalidArgumentError(`sample shape must be [B, …] of positive integers with rank ≥ 2, got [${shape}]`);
+  }
+}
+
+/** A seed for this run, and a stream of 32-bit seeds derived from it (one per noise draw). */
+export function seedStream(seed?: number): { seed: number; next: () => number } {
+  const s = seed ?? Math.floor(Math.random() * 2 ** 32);
+  if (!Number.isFinite(s)) throw new InvalidArgumentError(`seed must be a finite number, got ${seed}`);
+  const rng = makeRng(s);
+  return { seed: s, next: () => Math.floor(rng() * 2 ** 32) };
+}
+
+/** Which step counts (0 … total) to snapshot. */
+export function snapshotRule(total: number, rule: boolean | number | undefined): (k: number) => boolean {
+  if (rule === undefined || rule === false) return () => false;
+  if (rule === true) {
+    const keep = new Set<number>();
+    for (let j = 0; j <= 9; j++) keep.add(Math.round((j * total) / 9));
+    return (k) => keep.has(k);
+  }
+  if (!Number.isInteger(rule) || rule <= 0) throw new InvalidArgumentError(`returnTrajectory must be true, false or a positive integer k, got ${rule}`);
+  return (k) => k % rule === 0 || k === total;
+}
+
+/** Whether every entry is finite, with one scalar read-back (x·0 sums to 0 exactly when all entries are finite). */
+export function allFinite(...xs: tf.Tensor[]): boolean {
+  const s = tf.tidy(() => tf.addN(xs.map((x) => tf.sum(tf.mul(x, 0)))));
+  const v = s.dataSync()[0];
+  s.dispose();
+  return Number.isFinite(v);
+}
+
+/** Throws NonFiniteError if `x` holds a NaN or ±Infinity. */
+export function assertFinite(x: tf.Tensor, where: string): void {
+  if (!allFinite(x)) throw new NonFiniteError(`${where} contains NaN or ±Infinity; stopping`);
+}
+
+/** The model as the loop calls it: with guidance, with plain class labels, or unconditional. */
+export function conditioned(model: Denoiser, opts: SamplerOptions): (x: tf.Tensor, t: tf.Tensor1D) => tf.Tensor {
+  if (opts.guidance) return guidedDenoiser(model, opts.guidance);
+  const classes = opts.classes;
+  if (classes === undefined) return (x, t) => model(x, t);
+  return (x, t) => tf.tidy(() => model(x, t, classTensor(classes, x.shape[0])));
+}
+
+function* sampleSteps(run: SamplerRun): Generator<void, SampleResult> {
+  const { scheduler, shape, opts } = run;
+  checkSampleShape(shape);
+  const timesteps = [...scheduler.timesteps];
+  const total = timesteps.length;
+  const seeds = seedStream(opts.seed);
+  const keep = snapshotRule(total, opts.returnTrajectory);
+  const denoise = conditioned(run.model, opts);
+  const check = opts.checkFinite ?? true;
+  const b = shape[0];
+  const initSeed = seeds.next();
+  if (opts.initialNoise && opts.initialNoise.shape.join() !== shape.join()) {
+    throw new ShapeMismatchError(`initialNoise has shape [${opts.initialNoise.shape}], expected [${shape}]`);
+  }
+  let x = opts.initialNoise ? opts.initialNoise.clone() : tf.randomNormal(shape, 0, 1, 'float32', initSeed);
+  const trajectory: TrajectoryPoint[] = [];
+  try {
+    if (keep(0)) trajectory.push({ step: 0, t: timesteps[0], x });
+    for (let i = 0; i < total; i++) {
+      const t = timesteps[i];
+      const noiseSeed = seeds.next(); // drawn every step so the noise of step i does not depend on earlier steps' needs
+      const xIn = x;
+      const { prevSample, predX0 } = tf.tidy(() => {
+        const out = denoise(xIn, tf.fill([b], t, 'int32') as tf.Tensor1D);
+        const noise = scheduler.needsNoise(t) ? tf.randomNormal(shape, 0, 1, 'float32', noiseSeed) : undefined;
+        const res = scheduler.step(out, t, xIn, noise);
+        // one read-back checks the model output and the new x (x̂0 = (x − …)/√ᾱ can overflow on its own)
+        if (check && !allFinite(out, res.prevSample)) {
+          const what = allFinite(out) ? 'the sample' : 'model output';
+          throw new NonFiniteError(`${what} at step ${i + 1} of ${total} (t = ${t}) contains NaN or ±Infinity; stopping`);
+        }
+        return res;
+      });
+      x = prevSample;
+      if (keep(i + 1)) trajectory.push({ step: i + 1, t: i + 1 < total ? timesteps[i + 1] : -1, x, predX0 });
+      else predX0.dispose();
+      if (!trajectory.some((p) => p.x === xIn)) xIn.dispose();
+      opts.onStep?.({ step: i + 1, total, t });
+      yield;
+    }
+  } catch (err) {
+    if (!trajectory.some((p) => p.x === x)) x.dispose();
+    for (const p of trajectory) {
+      p.x.dispose();
+      p.predX0?.dispose();
+    }
+    throw err;
+  }
+  return { sample: x, trajectory, seed: seeds.seed, timesteps };
+}
+
+/** Drains a step generator synchronously. */
+export function drain<R>(gen: Generator<void, R>): R {
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Drains a step generator, yielding to the event loop after each step. */
+export async function drainAsync<R>(gen: Generator<void, R>): Promise<R> {
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+export function runSampler(run: SamplerRun): SampleResult {
+  return drain(sampleSteps(run));
+}
+
+export function runSamplerAsync(run: SamplerRun): Promise<SampleResult> {
+  return drainAsync(sampleSteps(run));
+}
