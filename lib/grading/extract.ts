@@ -1,0 +1,61 @@
+/**
+ * Find the exercise cells in a submitted notebook. Learners' files are untrusted and may be hand-edited, so this is
+ * lenient where the generator is strict: a cell belongs to exercise <id> when its metadata says so
+ * ({ "exercise": { "id": "<id>" } }) or its first non-blank line is the marker `// EXERCISE <id>: <title>`
+ * (whitespace and case of the word EXERCISE tolerated). The first cell for an id wins; later copies are reported.
+ */
+import * as fs from 'fs';
+import { CorruptFileError } from '../errors';
+import { cellSource, parseNotebook, type Notebook } from '../notebook/ipynb';
+
+export const EXERCISE_MARKER = /^\s*\/\/\s*EXERCISE\s+([A-Za-z0-9_-]+)\s*:/i;
+
+export interface ExerciseCell {
+  id: string;
+  /** 0-based index among all cells. */
+  cellIndex: number;
+  source: string;
+}
+
+export interface Extraction {
+  cells: Map<string, ExerciseCell>;
+  /** Human notes: duplicated exercise cells etc. */
+  notes: string[];
+}
+
+/** The exercise id of a code cell, or undefined. */
+export function exerciseIdOf(cell: { cell_type: string; metadata?: { exercise?: unknown }; source: string | string[] }): string | undefined {
+  if (cell.cell_type !== 'code') return undefined;
+  const meta = cell.metadata?.exercise as { id?: unknown } | undefined;
+  if (meta && typeof meta.id === 'string' && meta.id !== '') return meta.id;
+  const src = Array.isArray(cell.source) ? cell.source.join('') : String(cell.source);
+  const first = src.split('\n').find((l) => l.trim() !== '');
+  const m = first === undefined ? null : EXERCISE_MARKER.exec(first);
+  return m ? m[1] : undefined;
+}
+
+export function extractExercises(nb: Notebook): Extraction {
+  const cells = new Map<string, ExerciseCell>();
+  const notes: string[] = [];
+  nb.cells.forEach((cell, i) => {
+    const id = exerciseIdOf(cell);
+    if (id === undefined) return;
+    if (cells.has(id)) {
+      notes.push(`exercise ${id} appears again in cell ${i + 1}; the first one (cell ${cells.get(id)!.cellIndex + 1}) is graded`);
+      return;
+    }
+    cells.set(id, { id, cellIndex: i, source: cellSource(cell) });
+  });
+  return { cells, notes };
+}
+
+/** Read and parse a submission without modifying it; CorruptFileError says why it is not a notebook. */
+export function readSubmission(file: string): Notebook {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CorruptFileError(`${file}: cannot be read (${(e as Error).message})`);
+  }
+  return parseNotebook(text, file);
+}

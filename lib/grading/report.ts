@@ -1,0 +1,96 @@
+/**
+ * What the instructor gets: a gradebook (CSV, one row per submission, one column per exercise, total, max) and one
+ * Markdown report per submission. Both are deterministic (no timings, sorted), so grading twice gives identical files.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { SubmissionGrade } from './grade';
+
+function csvField(v: string | number): string {
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Exercise ids that appear in any submission, sorted. */
+export function gradebookColumns(grades: SubmissionGrade[]): string[] {
+  return [...new Set(grades.flatMap((g) => g.exercises.map((e) => e.id)))].sort();
+}
+
+/** CSV: submission, one column per exercise (empty where the submission is not graded on it), total, max, problem. */
+export function gradebookCsv(grades: SubmissionGrade[]): string {
+  const cols = gradebookColumns(grades);
+  const rows = [['submission', ...cols, 'total', 'max', 'problem'].map(csvField).join(',')];
+  for (const g of [...grades].sort((a, b) => a.name.localeCompare(b.name))) {
+    const cells = cols.map((id) => {
+      const e = g.exercises.find((x) => x.id === id);
+      return e ? String(e.points) : '';
+    });
+    rows.push([g.name, ...cells, String(g.total), String(g.maxTotal), g.problem ?? ''].map(csvField).join(','));
+  }
+  return rows.join('\n') + '\n';
+}
+
+const STATUS_WORD: Record<string, string> = { pass: '✔ pass', fail: '✘ fail', error: '✘ error', 'not-run': '– not run' };
+
+function mdCell(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+/** The per-submission Markdown report. */
+export function submissionReport(g: SubmissionGrade): string {
+  const out: string[] = [];
+  out.push(`# Grading report: ${g.name}`, '');
+  out.push(`**Total: ${g.total} / ${g.maxTotal}**` + (g.notebooks.length ? ` — notebook ${g.notebooks.join(', ')}` : ''), '');
+  if (g.problem) out.push(`**Problem:** ${g.problem}`, '');
+  for (const n of g.notes) out.push(`- Note: ${n}`);
+  if (g.notes.length) out.push('');
+  if (g.exercises.length) {
+    out.push('| exercise | points | status |', '|---|---|---|');
+    for (const e of g.exercises) out.push(`| ${e.id} | ${e.points} / ${e.maxPoints} | ${e.status} |`);
+    out.push('');
+  }
+  for (const e of g.exercises) {
+    out.push(`## ${e.id}: ${e.title} — ${e.points} / ${e.maxPoints}`, '');
+    out.push(`Function \`${e.functionName}\`: **${e.status}** — ${e.reason}`, '');
+    if (e.imports?.length) out.push(`Imports: ${e.imports.map((m) => `\`${m}\``).join(', ')}`, '');
+    if (e.checks.length) {
+      out.push('| check | result | details |', '|---|---|---|');
+      for (const c of e.checks) {
+        const mistake = c.knownMistake ? ` — matches the known mistake '${c.knownMistake}'` : '';
+        out.push(`| ${mdCell(c.name)} | ${STATUS_WORD[c.status]} | ${mdCell(c.message + mistake)} |`);
+      }
+      out.push('');
+    }
+    if (e.output.trim() !== '') {
+      out.push('Output of the learner\'s code (stdout and stderr, truncated):', '', '```', e.output.replace(/```/g, '` ` `').trimEnd(), '```', '');
+    }
+  }
+  return out.join('\n');
+}
+
+/** File name of a submission's report: its gradebook name with separators flattened. */
+export function reportFileName(name: string): string {
+  return name.replace(/\.ipynb$/i, '').replace(/[\\/]/g, '__').replace(/[^\w.@+-]/g, '_') + '.md';
+}
+
+export interface WrittenOutputs {
+  gradebook: string;
+  reports: string[];
+  results: string;
+}
+
+/** Write gradebook.csv, results.json and reports/<name>.md under `outDir`. */
+export function writeOutputs(grades: SubmissionGrade[], outDir: string): WrittenOutputs {
+  fs.mkdirSync(path.join(outDir, 'reports'), { recursive: true });
+  const gradebook = path.join(outDir, 'gradebook.csv');
+  fs.writeFileSync(gradebook, gradebookCsv(grades));
+  const results = path.join(outDir, 'results.json');
+  const portable = grades.map(({ file: _file, ...rest }) => rest); // absolute paths differ between machines
+  fs.writeFileSync(results, JSON.stringify(portable, null, 1) + '\n');
+  const reports = grades.map((g) => {
+    const f = path.join(outDir, 'reports', reportFileName(g.name));
+    fs.writeFileSync(f, submissionReport(g));
+    return f;
+  });
+  return { gradebook, reports, results };
+}

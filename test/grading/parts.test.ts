@@ -1,0 +1,148 @@
+// The grader's parts without child processes: extraction, compilation, configuration, CSV/Markdown, CLI arguments.
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { CorruptFileError, InvalidArgumentError } from '../../lib/errors';
+import { compileCell, EXPORT_NAME, rewriteLibImports } from '../../lib/grading/compile';
+import { DEFAULT_RULE, loadGradingConfig, ruleFor } from '../../lib/grading/config';
+import { exerciseIdOf, extractExercises } from '../../lib/grading/extract';
+import { importsOf, type SubmissionGrade } from '../../lib/grading/grade';
+import { gradebookCsv, reportFileName, submissionReport } from '../../lib/grading/report';
+import { emptyNotebook, splitSource, type NotebookCell } from '../../lib/notebook/ipynb';
+import { collectSubmissions, parseArgs } from '../../scripts/grade';
+
+const code = (source: string, metadata: NotebookCell['metadata'] = {}): NotebookCell =>
+  ({ cell_type: 'code', metadata, source: splitSource(source), outputs: [], execution_count: null });
+
+describe('grading parts', () => {
+  describe('extract', () => {
+    it('finds exercise cells by metadata or by a (leniently written) first-line marker', () => {
+      expect(exerciseIdOf(code('// EXERCISE 01-q-sample: x\nfunction f() {}'))).to.equal('01-q-sample');
+      expect(exerciseIdOf(code('\n  //exercise   01-q-sample :x'))).to.equal('01-q-sample');
+      expect(exerciseIdOf(code('const a = 1;', { exercise: { id: '02-x' } }))).to.equal('02-x');
+      expect(exerciseIdOf(code('const a = 1; // EXERCISE 01-q-sample: x'))).to.equal(undefined);
+      expect(exerciseIdOf({ cell_type: 'markdown', metadata: {}, source: '// EXERCISE 01-a: x' })).to.equal(undefined);
+    });
+
+    it('keeps the first cell of a duplicated exercise and says so', () => {
+      const nb = emptyNotebook();
+      nb.cells.push(code('// EXERCISE 01-a: first\nconst v = 1;'), code('// EXERCISE 01-a: copy\nconst v = 2;'));
+      const ex = extractExercises(nb);
+      expect(ex.cells.get('01-a')!.source).to.contain('const v = 1');
+      expect(ex.notes[0]).to.contain('appears again in cell 2');
+    });
+  });
+
+  describe('compile', () => {
+    it('points ./lib and ../lib imports at the repository lib, leaves packages alone', () => {
+      const out = rewriteLibImports(`const a = require("./lib/schedule"); const b = require('../lib/exercises/codec'); const c = require("@tensorflow/tfjs"); const d = require("./library");`, '/repo/lib');
+      expect(out).to.contain('require("/repo/lib/schedule")');
+      expect(out).to.contain('require("/repo/lib/exercises/codec")');
+      expect(out).to.contain('require("@tensorflow/tfjs")');
+      expect(out).to.contain('require("./library")');
+    });
+
+    it('exports the named function, whether declared with function or const', () => {
+      for (const src of ['function f(x: number) { return x + 1; }', 'const f = (x: number): number => x + 1;']) {
+        const c = compileCell(src, 'f', '/repo/lib');
+        expect(c.ok).to.equal(true);
+        const m = { exports: {} as Record<string, unknown> };
+        new Function('module', 'exports', 'require', (c as { code: string }).code)(m, m.exports, require);
+        expect((m.exports[EXPORT_NAME] as (x: number) => number)(1)).to.equal(2);
+      }
+    });
+
+    it('reports syntax errors with their position, and rejects odd function names', () => {
+      const c = compileCell('function f( {', 'f', '/repo/lib');
+      expect(c.ok).to.equal(false);
+      expect((c as { error: string }).error).to.match(/does not compile: line 1, column \d+/);
+      expect(compileCell('1', 'f; evil()', '/x').ok).to.equal(false);
+    });
+  });
+
+  it('lists the modules a cell imports (shown in the report)', () => {
+    const src = `import * as tf from '@tensorflow/tfjs';\nimport { addNoise } from "./lib/forward";\nimport './lib/side';\nconst fs = require('fs');\nconst m = import('./lib/x');`;
+    expect(importsOf(src)).to.deep.equal(['@tensorflow/tfjs', './lib/forward', './lib/side', 'fs', './lib/x']);
+  });
+
+  describe('config', () => {
+    let dir = '';
+    beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grading-config-'))));
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it('merges per-exercise rules over defaults; a missing folder gives the defaults', () => {
+      fs.writeFileSync(path.join(dir, 'points.json'), JSON.stringify({ defaults: { points: 3 }, exercises: { 'a-b': { points: 5, timeLimitS: 9 } } }));
+      const c = loadGradingConfig(dir);
+      expect(ruleFor(c, 'a-b')).to.deep.equal({ ...DEFAULT_RULE, points: 5, timeLimitS: 9 });
+      expect(ruleFor(c, 'other').points).to.equal(3);
+      expect(ruleFor(loadGradingConfig(path.join(dir, 'none')), 'x')).to.deep.equal(DEFAULT_RULE);
+    });
+
+    it('rejects bad files with CorruptFileError naming the key', () => {
+      fs.writeFileSync(path.join(dir, 'points.json'), '{ nope');
+      expect(() => loadGradingConfig(dir)).to.throw(CorruptFileError, 'not valid JSON');
+      fs.writeFileSync(path.join(dir, 'points.json'), JSON.stringify({ exercises: { x: { points: -1 } } }));
+      expect(() => loadGradingConfig(dir)).to.throw(CorruptFileError, 'exercises.x: points must be a number >= 0');
+      fs.writeFileSync(path.join(dir, 'points.json'), JSON.stringify({ exercises: { x: { pionts: 1 } } }));
+      expect(() => loadGradingConfig(dir)).to.throw(CorruptFileError, 'unknown keys pionts');
+    });
+  });
+
+  describe('report', () => {
+    const grade = (name: string, problem?: string): SubmissionGrade => ({
+      name,
+      file: `/x/${name}`,
+      notebooks: ['01-nb'],
+      total: 1,
+      maxTotal: 3,
+      notes: [],
+      ...(problem ? { problem } : {}),
+      exercises: [
+        { id: '01-b', title: 'B', functionName: 'b', points: 1, maxPoints: 1, status: 'passed', reason: 'all 1 checks passed', output: '', checks: [{ name: 't = 0', hidden: false, status: 'pass', message: 'exact' }] },
+        { id: '01-a', title: 'A', functionName: 'a', points: 0, maxPoints: 2, status: 'failed', reason: '1 of 1 checks failed', output: 'printed | text', checks: [{ name: 'x|y', hidden: true, status: 'fail', message: 'result[0]: expected 1, got 2', knownMistake: 'offByOne' }] },
+      ],
+    });
+
+    it('CSV: sorted columns and rows, quoting where needed', () => {
+      const csv = gradebookCsv([grade('b.ipynb'), grade('a, "quoted".ipynb', 'odd\nproblem')]).trim().split('\n');
+      expect(csv[0]).to.equal('submission,01-a,01-b,total,max,problem');
+      expect(csv[1]).to.equal('"a, ""quoted"".ipynb",0,1,1,3,"odd');
+      expect(csv[3]).to.equal('b.ipynb,0,1,1,3,');
+    });
+
+    it('Markdown: totals, every check with its reason and the known mistake, escaped table cells, the output', () => {
+      const md = submissionReport(grade('s.ipynb'));
+      expect(md).to.contain('**Total: 1 / 3**');
+      expect(md).to.contain('| x\\|y | ✘ fail | result[0]: expected 1, got 2 — matches the known mistake \'offByOne\' |');
+      expect(md).to.contain('```\nprinted | text\n```');
+      expect(reportFileName('class/alice 01.ipynb')).to.equal('class__alice_01.md');
+    });
+  });
+
+  describe('command line', () => {
+    it('parses options and rejects bad ones', () => {
+      const a = parseArgs(['subs', '--out', 'o', '--jobs', '3', '--notebook', '01-x', '--time-limit', '5']);
+      expect(a).to.include({ out: 'o', jobs: 3, notebook: '01-x', timeLimitS: 5 });
+      expect(a.inputs).to.deep.equal(['subs']);
+      expect(() => parseArgs([])).to.throw(InvalidArgumentError, 'usage');
+      expect(() => parseArgs(['x', '--jobs', '0'])).to.throw(InvalidArgumentError, '--jobs');
+      expect(() => parseArgs(['x', '--bogus'])).to.throw(InvalidArgumentError, 'unknown option --bogus');
+    });
+
+    it('collects notebooks recursively, skipping checkpoints, with names relative to the folder', () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grading-collect-'));
+      try {
+        for (const f of ['alice/01.ipynb', 'bob.ipynb', '.ipynb_checkpoints/bob-checkpoint.ipynb', 'notes.txt']) {
+          fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+          fs.writeFileSync(path.join(dir, f), '{}');
+        }
+        expect(collectSubmissions([dir]).map((s) => s.name)).to.deep.equal(['alice/01.ipynb', 'bob.ipynb']);
+        expect(collectSubmissions([path.join(dir, 'bob.ipynb')]).map((s) => s.name)).to.deep.equal(['bob.ipynb']);
+        expect(() => collectSubmissions([path.join(dir, 'missing')])).to.throw(InvalidArgumentError, 'no such file');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+});
