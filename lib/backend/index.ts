@@ -1,17 +1,64 @@
-// PLACEHOLDER until the backend module lands: picks wasm, else cpu. Replaced by lib/backend/select.ts work.
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+/**
+ * Chooses the TensorFlow.js backend once per process and says which, in one line:
+ *   gpu  (@tensorflow/tfjs-node-gpu) → node (@tensorflow/tfjs-node) → wasm (+ the course's training kernels) → cpu.
+ * DIFFUSION_BACKEND=gpu|node|wasm|cpu (or initBackend({ prefer })) forces one and fails clearly if it cannot load.
+ *
+ *   import { initBackend } from './lib/backend';
+ *   await initBackend();   // prints e.g. "[diffusion] backend: wasm (SIMD, 1 thread, course kernels: …) — skipped gpu: …"
+ */
+import { InvalidArgumentError } from '../errors';
+import { registerCpuKernels } from './cpu-kernels';
+import { defaultLoaders } from './loaders';
+import { BackendName, BackendReport, parseBackendName, selectBackend } from './select';
 
-export type BackendName = 'gpu' | 'node' | 'wasm' | 'cpu';
-export interface BackendReport { name: BackendName; line: string; }
+export type { BackendLoader, BackendLoaders, BackendName, BackendReport, LoadedBackend, SkippedBackend } from './select';
+export { BACKEND_ENV_VAR, BACKEND_ORDER, INSTALL_HINTS, parseBackendName, selectBackend } from './select';
+export { defaultLoaders } from './loaders';
+export { courseKernelNames, registerWasmKernels, wasmKernelsRegistered } from './wasm-kernels';
+export { registerCpuKernels } from './cpu-kernels';
+
+// The cpu backend is used as a fallback and as the reference in tests, whichever backend is selected: correct it now.
+registerCpuKernels();
+
+export interface InitBackendOptions {
+  /** Force this backend (overrides DIFFUSION_BACKEND). Only the first call chooses. */
+  prefer?: BackendName;
+  /** Don't print the report line. */
+  quiet?: boolean;
+}
+
+let pending: Promise<BackendReport> | undefined;
 let report: BackendReport | undefined;
 
-export async function initBackend(): Promise<BackendReport> {
-  if (report) return report;
-  const ok = await tf.setBackend('wasm');
-  if (!ok) await tf.setBackend('cpu');
-  await tf.ready();
-  report = { name: ok ? 'wasm' : 'cpu', line: `backend: ${ok ? 'wasm' : 'cpu'}` };
+/**
+ * Select, activate and report the backend. Idempotent: later calls return the same report without printing again
+ * (a failed first attempt is not cached, so it can be retried after fixing the cause).
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendReport> {
+  const prefer = parseBackendName(options.prefer, 'initBackend({ prefer })');
+  if (!pending) {
+    pending = selectBackend(defaultLoaders(), process.env, prefer).then(
+      (r) => {
+        report = r;
+        if (!options.quiet) console.log(r.line);
+        return r;
+      },
+      (err: unknown) => {
+        pending = undefined;
+        throw err;
+      },
+    );
+  }
+  const r = await pending;
+  if (prefer !== undefined && prefer !== r.name) {
+    throw new InvalidArgumentError(
+      `initBackend({ prefer: '${prefer}' }): the backend was already chosen as '${r.name}' earlier in this process; `
+      + `pass prefer to the first initBackend call, or set DIFFUSION_BACKEND=${prefer} before starting`);
+  }
+  return r;
+}
+
+/** The report of the backend chosen by initBackend, or undefined before it has finished. */
+export function currentBackendReport(): BackendReport | undefined {
   return report;
 }
-export { tf };

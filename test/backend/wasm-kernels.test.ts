@@ -1,0 +1,270 @@
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs';
+import { courseKernelNames, registerWasmKernels, wasmKernelsRegistered } from '../../lib/backend/wasm-kernels';
+import { expectClose, expectWasmMatchesCpu, liveCounts, onBackend } from './compare';
+
+type Pad = 'same' | 'valid';
+const rnd = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
+
+/** conv2d forward, and the gradients w.r.t. input and filter of a loss Σ conv·r with a random r (so every
+ *  output position gets a different weight and a wrong index cannot cancel out). */
+function convForwardAndGrads(xShape: number[], fShape: number[], strides: number | [number, number], pad: Pad | number) {
+  return () => {
+    const x = rnd(xShape, 1) as tf.Tensor4D;
+    const w = rnd(fShape, 2) as tf.Tensor4D;
+    const y = tf.conv2d(x, w, strides, pad as Pad);
+    const r = rnd(y.shape, 3);
+    const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, strides, pad as Pad).mul(r).sum())([x, w]);
+    return [y, dx, dw];
+  };
+}
+
+describe('wasm course kernels (checked against the cpu backend)', () => {
+  let previous: string;
+  before(() => { previous = tf.getBackend(); });
+  after(async () => { await tf.setBackend(previous); });
+
+  it('registers idempotently, without warnings, and reports its kernels', () => {
+    const warn = console.warn;
+    const warnings: unknown[] = [];
+    console.warn = (...a: unknown[]) => { warnings.push(a); };
+    try {
+      expect(registerWasmKernels()).to.deep.equal(
+        ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'UnsortedSegmentSum', 'ResizeNearestNeighborGrad', 'MaxPoolGrad']);
+      registerWasmKernels();
+    } finally { console.warn = warn; }
+    expect(warnings).to.have.length(0);
+    expect(wasmKernelsRegistered()).to.equal(true);
+    expect(courseKernelNames).to.include('Conv2DBackpropFilter');
+    // The replaced wasm kernel's set-up is kept, so re-initialising wasm still binds its C function.
+    expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.setupFunc).to.be.a('function');
+  });
+
+  // Batch > 1, several channel counts, odd and non-square sizes, filter sizes 1/3/5, strides 1/2, same/valid.
+  const shapes: Array<[number[], number[]]> = [
+    [[2, 9, 7, 3], [3, 3, 3, 5]],
+    [[3, 8, 8, 4], [1, 1, 4, 2]],
+    [[2, 10, 11, 2], [5, 5, 2, 3]],
+    [[2, 6, 6, 1], [3, 3, 1, 8]],
+  ];
+  for (const [xShape, fShape] of shapes) {
+    for (const strides of [1, 2]) {
+      for (const pad of ['same', 'valid'] as Pad[]) {
+        it(`conv2d x${JSON.stringify(xShape)} f${JSON.stringify(fShape)} stride ${strides} ${pad}: forward, dx, dw`, async () => {
+          await expectWasmMatchesCpu('conv2d', convForwardAndGrads(xShape, fShape, strides, pad));
+        });
+      }
+    }
+  }
+
+  it('conv2d with unequal strides [1, 3] and stride 3: dx, dw', async () => {
+    await expectWasmMatchesCpu('strides [1,3]', convForwardAndGrads([2, 7, 10, 2], [3, 2, 2, 3], [1, 3], 'same'));
+    await expectWasmMatchesCpu('stride 3', convForwardAndGrads([2, 11, 11, 2], [3, 3, 2, 2], 3, 'valid'));
+  });
+
+  it('conv2d with explicit numeric padding, including one wider than the filter (falls back to wasm\'s own loop)', async () => {
+    await expectWasmMatchesCpu('pad 1', convForwardAndGrads([2, 6, 6, 2], [3, 3, 2, 3], 2, 1));
+    await expectWasmMatchesCpu('pad 3 > k-1', convForwardAndGrads([1, 5, 5, 2], [3, 3, 2, 2], 1, 3));
+  });
+
+  it('filter gradient of an all-ones 3×3 "same" conv counts the taps that stay inside the image', async () => {
+    // Independent hand count: on a 3×3 image a corner tap is inside for 4 output pixels, an edge tap for 6, the centre for 9.
+    const { values } = await onBackend('wasm', () => {
+      const x = tf.ones([1, 3, 3, 1]) as tf.Tensor4D;
+      return [tf.grad((w: tf.Tensor) => tf.conv2d(x, w as tf.Tensor4D, 1, 'same').sum())(tf.ones([3, 3, 1, 1]))];
+    });
+    expect(Array.from(values[0])).to.deep.equal([4, 6, 4, 6, 9, 6, 4, 6, 4]);
+  });
+
+  it('UnsortedSegmentSum with repeated, unused and out-of-range ids (float and int, 2-D and 3-D x)', async () => {
+    await expectWasmMatchesCpu('segment sum', () => [
+      tf.unsortedSegmentSum(rnd([6, 3], 4), tf.tensor1d([2, 0, 2, 2, 5, 0], 'int32'), 4), // id 5 ≥ 4: dropped
+      tf.unsortedSegmentSum(rnd([5, 2, 3], 5), tf.tensor1d([1, 1, 1, 0, 1], 'int32'), 3),
+      tf.unsortedSegmentSum(tf.tensor2d([[1, 2], [3, 4], [5, 6]], [3, 2], 'int32'), tf.tensor1d([1, 1, 0], 'int32'), 2),
+    ]);
+    // Independent numbers: rows 0 and 1 of [[1,2],[3,4],[5,6]] go to segment 1, row 2 to segment 0.
+    const { values } = await onBackend('wasm', () =>
+      [tf.unsortedSegmentSum(tf.tensor2d([[1, 2], [3, 4], [5, 6]]), tf.tensor1d([1, 1, 0], 'int32'), 2)]);
+    expect(Array.from(values[0])).to.deep.equal([5, 6, 4, 6]);
+  });
+
+  // Nearest-neighbour resize gradient: the adjoint identity <resize(x), dy> = <x, grad(dy)> holds for the true
+  // gradient whatever the resize is, so it checks both backends independently of each other.
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`ResizeNearestNeighborGrad on ${backend} is the adjoint of the forward resize (batch 3, up/down sizes, flags)`, async () => {
+      const cases: Array<[number[], [number, number], boolean, boolean]> = [
+        [[3, 4, 4, 5], [8, 8], false, false], [[3, 5, 3, 2], [11, 7], false, false], [[2, 7, 6, 3], [3, 4], false, false],
+        [[3, 4, 5, 2], [9, 10], true, false], [[3, 4, 5, 2], [9, 10], false, true],
+      ];
+      for (const [shape, size, alignCorners, halfPixelCenters] of cases) {
+        const { values } = await onBackend(backend, () => {
+          const x = rnd(shape, 40);
+          const dy = rnd([shape[0], size[0], size[1], shape[3]], 41);
+          const resize = (a: tf.Tensor) => tf.image.resizeNearestNeighbor(a as tf.Tensor4D, size, alignCorners, halfPixelCenters);
+          const dx = tf.grad((a: tf.Tensor) => resize(a).mul(dy).sum())(x);
+          return [resize(x).mul(dy).sum(), x.mul(dx).sum()];
+        });
+        expectClose([values[1][0]], [values[0][0]], `${backend} ${JSON.stringify([shape, size, alignCorners, halfPixelCenters])}`, 1e-3, 1e-4);
+      }
+    });
+  }
+
+  it('2× nearest upsampling: the gradient is the sum of dy over each 2×2 block (both backends)', async () => {
+    for (const backend of ['cpu', 'wasm'] as const) {
+      const { values } = await onBackend(backend, () => {
+        const dy = rnd([3, 8, 8, 4], 42);
+        const dx = tf.grad((a: tf.Tensor) => tf.image.resizeNearestNeighbor(a as tf.Tensor4D, [8, 8]).mul(dy).sum())(rnd([3, 4, 4, 4], 43));
+        return [dx, dy.reshape([3, 4, 2, 4, 2, 4]).sum([2, 4])];
+      });
+      expectClose(values[0], values[1], `${backend} block sums`, 1e-5, 1e-5);
+    }
+  });
+
+  it('gradient of tf.gather (class-embedding lookup) with repeated labels', async () => {
+    await expectWasmMatchesCpu('gather grad', () => {
+      const table = rnd([11, 8], 7);
+      const labels = tf.tensor1d([3, 3, 10, 0, 3, 7], 'int32');
+      const r = rnd([6, 8], 8);
+      return [tf.grad((t: tf.Tensor) => tf.gather(t, labels).mul(r).sum())(table)];
+    });
+  });
+
+  it('a tiny conditional conv net: every parameter gradient on wasm equals cpu\'s', async () => {
+    // conv s1 → group norm → SiLU → conv s2 → attention (matMul/softmax) → 2× nearest upsampling → concat skip
+    // → 1×1 conv, plus a class embedding (gather) and dropout with a fixed seed.
+    await expectWasmMatchesCpu('net grads', () => {
+      const x = rnd([3, 8, 8, 1], 10) as tf.Tensor4D;
+      const labels = tf.tensor1d([1, 4, 1], 'int32');
+      const params = [rnd([3, 3, 1, 8], 11).mul(0.3), rnd([3, 3, 8, 8], 12).mul(0.2), rnd([1, 1, 9, 1], 13).mul(0.3),
+        rnd([5, 8], 14), rnd([8, 8], 15).mul(0.3)];
+      const groupNorm = (h: tf.Tensor, groups: number) => {
+        const [b, hh, ww, c] = h.shape;
+        const g = h.reshape([b, hh, ww, groups, c / groups]);
+        const mean = g.mean([1, 2, 4], true);
+        const d = g.sub(mean);
+        return d.mul(d.square().mean([1, 2, 4], true).add(1e-5).rsqrt()).reshape(h.shape);
+      };
+      const silu = (h: tf.Tensor) => h.mul(tf.sigmoid(h));
+      const loss = (w1: tf.Tensor, w2: tf.Tensor, w3: tf.Tensor, emb: tf.Tensor, wq: tf.Tensor) => {
+        let h = silu(groupNorm(tf.conv2d(x, w1 as tf.Tensor4D, 1, 'same'), 2));
+        h = h.add(tf.gather(emb, labels).reshape([3, 1, 1, 8]));
+        h = silu(tf.conv2d(h as tf.Tensor4D, w2 as tf.Tensor4D, 2, 'same')); // [3, 4, 4, 8]
+        const seq = h.reshape([3, 16, 8]);
+        const q = tf.matMul(seq.reshape([48, 8]), wq).reshape([3, 16, 8]);
+        const att = tf.softmax(tf.matMul(q, seq, false, true).div(Math.sqrt(8)));
+        h = h.add(tf.matMul(att, seq).reshape([3, 4, 4, 8]));
+        h = tf.dropout(tf.image.resizeNearestNeighbor(h as tf.Tensor4D, [8, 8]), 0.2, undefined, 42);
+        const out = tf.conv2d(tf.concat([h, x], 3) as tf.Tensor4D, w3 as tf.Tensor4D, 1, 'valid');
+        return out.sub(x).square().mean() as tf.Scalar;
+      };
+      const { value, grads } = tf.valueAndGrads(loss)(params);
+      return [value, ...grads];
+    }, 1e-5, 1e-3);
+  });
+
+  it('MaxPoolGrad sends dy to each window\'s maximum (independent loop; sizes, strides, same/valid, batch 2)', async () => {
+    const cases: Array<[number[], number, number, Pad]> = [
+      [[2, 6, 6, 4], 2, 2, 'valid'], [[2, 7, 5, 3], 3, 2, 'same'], [[2, 5, 5, 2], 2, 1, 'valid'], [[1, 9, 9, 1], 3, 3, 'same'],
+    ];
+    for (const [shape, k, s, pad] of cases) {
+      const { values } = await onBackend('cpu', () => [rnd(shape, 60)]);
+      const xs = values[0];
+      const [, h, w, ch] = shape;
+      // Independent reference: for every window, 1 on its (first) maximum; out-of-image taps never win.
+      const outH = pad === 'same' ? Math.ceil(h / s) : Math.floor((h - k) / s) + 1;
+      const outW = pad === 'same' ? Math.ceil(w / s) : Math.floor((w - k) / s) + 1;
+      const padTop = pad === 'same' ? Math.floor(Math.max((outH - 1) * s + k - h, 0) / 2) : 0;
+      const padLeft = pad === 'same' ? Math.floor(Math.max((outW - 1) * s + k - w, 0) / 2) : 0;
+      const want = new Float32Array(xs.length);
+      for (let b = 0; b < shape[0]; b++) for (let oy = 0; oy < outH; oy++) for (let ox = 0; ox < outW; ox++) for (let c = 0; c < ch; c++) {
+        let best = -Infinity;
+        let at = -1;
+        for (let fy = 0; fy < k; fy++) for (let fx = 0; fx < k; fx++) {
+          const y = oy * s - padTop + fy;
+          const x = ox * s - padLeft + fx;
+          if (y < 0 || y >= h || x < 0 || x >= w) continue;
+          const i = ((b * h + y) * w + x) * ch + c;
+          if (xs[i] > best) { best = xs[i]; at = i; }
+        }
+        want[at] += 1;
+      }
+      for (const backend of ['cpu', 'wasm'] as const) {
+        const got = await onBackend(backend, () =>
+          [tf.grad((a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, k, s, pad).sum())(tf.tensor(xs, shape))]);
+        expectClose(got.values[0], want, `${backend} maxPool grad ${JSON.stringify([shape, k, s, pad])}`, 1e-6, 0);
+      }
+    }
+  });
+
+  it('other gradients the course uses (max pool, logSumExp, split/stack, clip, minimum, moments, relu, sin/cos) agree', async () => {
+    // Not ours, but wasm's own: two of its resize gradients turned out wrong, so check what the course relies on.
+    await expectWasmMatchesCpu('misc grads', () => {
+      const x = rnd([2, 6, 6, 4], 50);
+      const r = rnd([2, 6, 6, 4], 51);
+      const loss = (a: tf.Tensor) => {
+        const pooled = tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid'); // [2, 3, 3, 4]
+        const [p, q] = tf.split(a, 2, 3);
+        const { mean, variance } = tf.moments(a, [1, 2], true);
+        return tf.addN([
+          pooled.square().sum(),
+          tf.logSumExp(a.reshape([72, 4]), 1).sum(),
+          tf.stack([p, q]).mul(tf.stack([q, p])).sum(),
+          tf.clipByValue(a, -0.5, 0.5).mul(r).sum(),
+          tf.minimum(a, r).sum(),
+          tf.squaredDifference(a, r).mean(),
+          a.sub(mean).div(variance.add(1e-5).sqrt()).mul(r).sum(),
+          tf.relu(a).mul(r).sum(),
+          tf.sin(a).add(tf.cos(a)).mul(r).sum(),
+        ]) as tf.Scalar;
+      };
+      return [tf.grad(loss)(x)];
+    }, 1e-4, 1e-4);
+  });
+
+  it('two Adam steps on a strided conv + embedding model give the same weights on wasm as on cpu', async () => {
+    await expectWasmMatchesCpu('adam', () => {
+      const x = rnd([4, 6, 6, 2], 20) as tf.Tensor4D;
+      const w = tf.variable(rnd([3, 3, 2, 3], 21).mul(0.3));
+      const emb = tf.variable(rnd([4, 3], 22));
+      const labels = tf.tensor1d([0, 2, 2, 3], 'int32');
+      const opt = tf.train.adam(0.05);
+      for (let step = 0; step < 2; step++) {
+        opt.minimize(() => tf.conv2d(x, w as unknown as tf.Tensor4D, 2, 'valid')
+          .add(tf.gather(emb, labels).reshape([4, 1, 1, 3])).square().mean() as tf.Scalar);
+      }
+      const out = [w.clone(), emb.clone()];
+      opt.dispose();
+      w.dispose();
+      emb.dispose();
+      return out;
+    }, 1e-5, 1e-4);
+  });
+
+  it('leaks no tensors and no wasm buffers (temporaries inside the kernels are freed)', async () => {
+    registerWasmKernels();
+    await tf.setBackend('wasm');
+    const x = rnd([2, 9, 9, 3], 30) as tf.Tensor4D;
+    const w = rnd([3, 3, 3, 4], 31) as tf.Tensor4D;
+    const table = rnd([5, 4], 32);
+    const step = () => {
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor, t: tf.Tensor) => {
+        const h = tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'valid'); // [2, 4, 4, 4]
+        const up = tf.image.resizeNearestNeighbor(tf.maxPool(h, 2, 2, 'valid'), [4, 4]);
+        return up.sum().add(h.sum()).add(tf.gather(t, [1, 1, 3]).sum());
+      })([x, w, table]);
+      tf.dispose(g);
+    };
+    step(); // burn-in: lets tfjs create anything it keeps for good
+    const before = liveCounts();
+    step();
+    step();
+    expect(liveCounts()).to.deep.equal(before);
+    tf.dispose([x, w, table]);
+  });
+
+  it('expectClose itself fails on a wrong value and on NaN (so the checks above can fail)', () => {
+    expect(() => expectClose([1, 2.01], [1, 2], 'probe', 1e-4, 1e-4)).to.throw(/element 1/);
+    expect(() => expectClose([1, NaN], [1, 2], 'probe')).to.throw(/element 1/);
+    expect(() => expectClose([1, 2 + 1e-6], [1, 2], 'probe')).to.not.throw();
+  });
+});
