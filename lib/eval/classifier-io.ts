@@ -3,6 +3,7 @@
  * SHA-256, shape table): one file `classifier.ckpt` whose header carries { kind, config } and whose 'params' group
  * holds the weights by name. Loading checks the kind, the config and every shape; anything wrong is a CorruptFileError.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { CorruptFileError, DiffusionError } from '../errors';
@@ -13,7 +14,8 @@ export const CLASSIFIER_KIND = 'digit-classifier';
 export const CLASSIFIER_FILE = 'classifier.ckpt';
 
 /** The shipped checkpoint folder (checkpoints/classifier of this repository). */
-export const DEFAULT_CLASSIFIER_DIR = path.join(__dirname, '..', '..', 'checkpoints', 'classifier');
+// realpath: inside notebooks lib is reached through the notebooks/lib link, and checkpoints/ sits beside the real lib/.
+export const DEFAULT_CLASSIFIER_DIR = path.join(fs.realpathSync(__dirname), '..', '..', 'checkpoints', 'classifier');
 
 /** Write the model's config and weights to `dir`/classifier.ckpt (folder created if needed). */
 export function saveClassifier(model: DigitClassifier, dir: string, extraHeader: Record<string, unknown> = {}): string {

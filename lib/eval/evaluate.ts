@@ -7,8 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors';
 import type { MnistSplit } from '../data/mnist';
 import type { LoadedModel } from '../train/state';
-import { ddimSample, ddpmSample } from '../samplers';
-import type { Denoiser } from '../samplers';
+import { ddimSample, ddpmSample } from '../samplers/index';
+import type { Denoiser } from '../samplers/index';
 import type { DigitClassifier } from './classifier';
 import { conditionalAccuracy, ConditionalAccuracy, fidWithFloor, FidReport } from './metrics';
 

@@ -45,7 +45,12 @@ export function describeError(err: unknown): string {
   return `threw ${describeValue(err)}`;
 }
 
-export type CallOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+// Not a discriminated union: tslab compiles lib without strictNullChecks, where `if (!out.ok) out.error` does not narrow.
+export interface CallOutcome {
+  ok: boolean;
+  value?: unknown;
+  error?: unknown;
+}
 
 /**
  * Call `fn` on tensor-cloned, deep-copied args inside an engine scope: intermediates the function forgets to dispose are

@@ -139,7 +139,7 @@ export function lineChartSpec(series: LineSeries | LineSeries[], opts: LineOptio
       color: { field: 'series', type: 'nominal', title: null, legend: list.length > 1 ? {} : null },
       // One line per (series, kind); the recorded values fade behind their smoothed curve.
       detail: { field: 'kind', type: 'nominal' },
-      opacity: smooth > 0 ? { field: 'kind', type: 'nominal', scale: { domain: ['raw', 'smoothed'], range: [0.3, 1] }, legend: null } : { value: 1 },
+      opacity: smooth > 0 ? { field: 'kind', type: 'ordinal', scale: { domain: ['raw', 'smoothed'], range: [0.3, 1] }, legend: null } : { value: 1 },
     },
   } as TopLevelSpec;
 }
