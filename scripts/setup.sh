@@ -55,15 +55,16 @@ for cand in /usr/bin/python3 python3; do
   if "$cand" -c 'import jupyter_client' >/dev/null 2>&1; then PY="$cand"; break; fi
 done
 TSLAB_BIN="$ROOT/node_modules/.bin/tslab"
+KERNEL_CMD="$ROOT/scripts/tslab-kernel.sh"   # tslab with the zeromq send fix preloaded
 if ! "$PY" -c 'import jupyter_client' >/dev/null 2>&1; then
   die "Jupyter is not installed for $PY (Debian: apt-get install jupyter-notebook jupyter-nbconvert python3-nbclient)"
 fi
 spec_dir=$("$PY" -c 'from jupyter_client.kernelspec import KernelSpecManager as K
 try: print(K().get_kernel_spec("tslab").resource_dir)
 except Exception: print("")')
-if [ -z "$spec_dir" ] || ! grep -qF "$TSLAB_BIN" "$spec_dir/kernel.json" 2>/dev/null; then
-  say "registering the tslab kernel ($TSLAB_BIN)"
-  "$TSLAB_BIN" install --python="$PY" --binary="$TSLAB_BIN" >/dev/null || die "tslab kernel registration failed"
+if [ -z "$spec_dir" ] || ! grep -qF "\"$KERNEL_CMD\"" "$spec_dir/kernel.json" 2>/dev/null; then
+  say "registering the tslab kernel ($KERNEL_CMD)"
+  "$TSLAB_BIN" install --python="$PY" --binary="$KERNEL_CMD" >/dev/null || die "tslab kernel registration failed"
 fi
 
 # --- the notebooks' view of lib (tslab only compiles files under the notebook's folder) --------------------------

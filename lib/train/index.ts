@@ -1,0 +1,16 @@
+/**
+ * Training: data → loss → gradients → Adam → EMA → checkpoint.
+ *   trainer     Trainer (warm-up, clipping, EMA, class dropout, NaN guard, loss history), stepLoss, drawStepInputs
+ *   adam / ema  the optimizer and the weight average, with state that checkpoints can save exactly
+ *   data        epochSource: the batch of step n as a pure function of (seed, n), so resumption is exact
+ *   checkpoint  the file format (header JSON + float32 blob + SHA-256) and atomic writes
+ *   state       saveTrainer / resumeTrainer / loadModel (EMA weights for sampling)
+ *   run-config  configs/<name>.json → model, schedule and train configs
+ */
+export * from './adam';
+export * from './ema';
+export * from './checkpoint';
+export * from './trainer';
+export * from './data';
+export * from './state';
+export * from './run-config';

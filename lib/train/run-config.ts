@@ -1,0 +1,58 @@
+/**
+ * A training run described in one JSON file (configs/<name>.json): model config, schedule, train config, data.
+ *   { "name": "unet-cond-mnist", "model": { "kind": "unet", … }, "schedule": { "kind": "linear", "T": 1000 },
+ *     "train": { "steps": 2500, "batchSize": 32, … }, "data": { "dataset": "mnist", "split": "train" },
+ *     "fast": { "steps": 3, "batchSize": 8 } }            ← overrides applied in fast mode (DIFFUSION_FAST=1)
+ */
+import * as fs from 'node:fs';
+import { CorruptFileError, InvalidArgumentError } from '../errors';
+import type { ModelConfig } from '../models/index';
+import { NoiseSchedule } from '../schedule';
+import { DEFAULT_TRAIN, type TrainConfig, validateTrainConfig } from './trainer';
+
+export interface ScheduleSpec {
+  kind: 'linear' | 'cosine';
+  T: number;
+  betaStart?: number;
+  betaEnd?: number;
+}
+
+export interface RunConfig {
+  name: string;
+  model: ModelConfig;
+  schedule: ScheduleSpec;
+  train: TrainConfig;
+  data: { dataset: 'mnist'; split: 'train' };
+  fast?: Partial<TrainConfig>;
+}
+
+export function makeSchedule(s: ScheduleSpec): NoiseSchedule {
+  if (s.kind === 'linear') return NoiseSchedule.linear(s.T, s.betaStart, s.betaEnd);
+  if (s.kind === 'cosine') return NoiseSchedule.cosine(s.T);
+  throw new InvalidArgumentError(`schedule.kind must be 'linear' or 'cosine', got ${JSON.stringify((s as { kind?: unknown }).kind)}`);
+}
+
+/** Parse and check a run config; `fast` applies its fast-mode overrides. */
+export function parseRunConfig(json: unknown, source: string, fast = false): RunConfig {
+  const c = json as Partial<RunConfig>;
+  const bad = (msg: string): never => { throw new InvalidArgumentError(`${source}: ${msg}`); };
+  if (!c || typeof c !== 'object') bad('must be a JSON object');
+  if (typeof c.name !== 'string' || !/^[\w.-]+$/.test(c.name)) bad(`name must be a simple file name, got ${JSON.stringify(c.name)}`);
+  if (!c.model || typeof c.model !== 'object') bad('needs a "model" object');
+  if (!c.schedule || typeof c.schedule !== 'object') bad('needs a "schedule" object');
+  if (c.data && c.data.dataset !== 'mnist') bad(`data.dataset must be 'mnist', got ${JSON.stringify(c.data.dataset)}`);
+  const train: TrainConfig = { ...DEFAULT_TRAIN, ...(c.train ?? {}), ...(fast ? c.fast ?? {} : {}) };
+  validateTrainConfig(train);
+  makeSchedule(c.schedule!); // validates kind and T
+  return { name: c.name!, model: c.model!, schedule: c.schedule!, train, data: c.data ?? { dataset: 'mnist', split: 'train' }, fast: c.fast };
+}
+
+export function readRunConfig(file: string, fast = false): RunConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new CorruptFileError(`cannot read run config '${file}': ${(e as Error).message}`);
+  }
+  return parseRunConfig(json, `run config '${file}'`, fast);
+}

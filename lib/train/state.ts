@@ -1,0 +1,162 @@
+/**
+ * Training state ↔ checkpoint file: model config, schedule, step, train config, loss history, weights, EMA weights and
+ * Adam moments. `saveTrainer` / `resumeTrainer` round-trip a Trainer exactly; `loadModel` builds a model for sampling
+ * (EMA weights by default).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { CorruptFileError } from '../errors';
+import { createModel, type DiffusionModel, type ModelConfig } from '../models/index';
+import { NoiseSchedule, type ScheduleJSON } from '../schedule';
+import { readCheckpointFile, type TensorGroup, writeCheckpointFile } from './checkpoint';
+import { Trainer, type TrainConfig } from './trainer';
+
+/** The checkpoint file inside a checkpoint folder. */
+export const CHECKPOINT_FILE = 'checkpoint.bin';
+
+/** Accept a folder (→ folder/checkpoint.bin) or a file path. */
+export function checkpointPath(p: string): string {
+  return fs.existsSync(p) && fs.statSync(p).isDirectory() ? path.join(p, CHECKPOINT_FILE) : p;
+}
+
+export interface CheckpointHeader {
+  model: ModelConfig;
+  schedule: ScheduleJSON;
+  step: number;
+  train?: TrainConfig;
+  lossHistory?: number[];
+  emaUpdates?: number;
+  adamStep?: number;
+  /** Free-form provenance (backend, wall time …). */
+  meta?: Record<string, unknown>;
+}
+
+function group(names: string[], vars: { shape: number[] }[], values: Float32Array[]): TensorGroup {
+  return new Map(names.map((n, i) => [n, { shape: vars[i].shape.slice(), data: values[i] }]));
+}
+
+export interface SaveOptions {
+  /** Leave out the raw weights and Adam moments (a smaller file that can sample but not resume). */
+  weightsOnly?: boolean;
+  meta?: Record<string, unknown>;
+}
+
+/** Atomically write the trainer's full state (see checkpoint.ts for the format). */
+export function saveTrainer(file: string, trainer: Trainer, opts: SaveOptions = {}): void {
+  const params = trainer.model.params;
+  const names = params.names();
+  const vars = params.variables();
+  const header: CheckpointHeader = {
+    model: trainer.model.config as ModelConfig,
+    schedule: trainer.schedule.toJSON(),
+    step: trainer.step,
+    train: trainer.config,
+    lossHistory: trainer.lossHistory,
+    emaUpdates: trainer.ema.updates,
+    adamStep: opts.weightsOnly ? undefined : trainer.optimizer.step,
+    meta: opts.meta,
+  };
+  const groups: Record<string, TensorGroup> = { ema: group(names, vars, trainer.ema.values()) };
+  if (!opts.weightsOnly) {
+    const adam = trainer.optimizer.getState();
+    groups.params = group(names, vars, vars.map((v) => v.dataSync() as Float32Array));
+    groups['adam.m'] = group(names, vars, adam.m);
+    groups['adam.v'] = group(names, vars, adam.v);
+  }
+  writeCheckpointFile(file, { header: header as unknown as Record<string, unknown>, groups });
+}
+
+function checkHeader(h: Record<string, unknown>, source: string): CheckpointHeader {
+  const fail = (msg: string): never => { throw new CorruptFileError(`${source}: ${msg}`); };
+  if (typeof h.model !== 'object' || h.model === null) fail('header has no model config');
+  if (typeof h.schedule !== 'object' || h.schedule === null) fail('header has no schedule');
+  if (!Number.isInteger(h.step) || (h.step as number) < 0) fail(`header step must be an integer ≥ 0, got ${String(h.step)}`);
+  return h as unknown as CheckpointHeader;
+}
+
+/** Values of `g` in the order of `model`'s variables, checking that names and shapes match one to one. */
+function valuesFor(model: DiffusionModel, g: TensorGroup | undefined, what: string, source: string): Float32Array[] {
+  if (!g) throw new CorruptFileError(`${source}: has no '${what}' tensors`);
+  const entries = model.params.entries();
+  if (g.size !== entries.length) {
+    throw new CorruptFileError(`${source}: '${what}' holds ${g.size} tensors, the model has ${entries.length} parameters`);
+  }
+  return entries.map(([name, v]: [string, tf.Variable]) => {
+    const t = g.get(name);
+    if (!t) throw new CorruptFileError(`${source}: '${what}' lacks parameter '${name}'`);
+    if (t.shape.length !== v.shape.length || t.shape.some((d, i) => d !== v.shape[i])) {
+      throw new CorruptFileError(`${source}: '${what}/${name}' has shape [${t.shape}], the model expects [${v.shape}]`);
+    }
+    return t.data;
+  });
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  const norm = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(norm) : v && typeof v === 'object'
+      ? Object.fromEntries(Object.entries(v as object).filter(([, x]) => x !== undefined).sort(([x], [y]) => x.localeCompare(y)).map(([k, x]) => [k, norm(x)]))
+      : v;
+  return JSON.stringify(norm(a)) === JSON.stringify(norm(b));
+}
+
+export interface ResumeOptions {
+  /** When given, the checkpoint's model config must equal it (a resumed run must train the same network). */
+  expectModel?: ModelConfig;
+  /** Override the train config (e.g. more steps); defaults to the stored one. */
+  train?: TrainConfig;
+}
+
+/** Rebuild a Trainer exactly as it was saved: weights, EMA, Adam moments and step, loss history. */
+export function resumeTrainer(file: string, opts: ResumeOptions = {}): Trainer {
+  const source = `checkpoint '${file}'`;
+  const c = readCheckpointFile(file);
+  const h = checkHeader(c.header, source);
+  if (opts.expectModel && !sameJson(opts.expectModel, h.model)) {
+    throw new CorruptFileError(`${source}: was trained with model config ${JSON.stringify(h.model)}, but ${JSON.stringify(opts.expectModel)} was asked for`);
+  }
+  const train = opts.train ?? h.train;
+  if (!train) throw new CorruptFileError(`${source}: has no train config (weights-only checkpoints cannot resume)`);
+  const model = createModel(h.model);
+  let trainer: Trainer | undefined;
+  try {
+    const params = valuesFor(model, c.groups.params, 'params', source);
+    const ema = valuesFor(model, c.groups.ema, 'ema', source);
+    const m = valuesFor(model, c.groups['adam.m'], 'adam.m', source);
+    const v = valuesFor(model, c.groups['adam.v'], 'adam.v', source);
+    model.params.load(new Map(model.params.names().map((n, i) => [n, params[i]])));
+    trainer = new Trainer(model, NoiseSchedule.fromJSON(h.schedule), train);
+    trainer.optimizer.setState({ step: h.adamStep ?? h.step, m, v });
+    trainer.ema.setValues(ema, h.emaUpdates ?? h.step);
+    trainer.step = h.step;
+    trainer.lossHistory.push(...(h.lossHistory ?? []));
+    return trainer;
+  } catch (e) {
+    trainer?.dispose();
+    model.dispose();
+    throw e;
+  }
+}
+
+export interface LoadedModel {
+  model: DiffusionModel<ModelConfig>;
+  schedule: NoiseSchedule;
+  header: CheckpointHeader;
+}
+
+/** A model ready to sample: EMA weights (default) or the raw last iterate. */
+export function loadModel(fileOrDir: string, weights: 'ema' | 'params' = 'ema'): LoadedModel {
+  const file = checkpointPath(fileOrDir);
+  const source = `checkpoint '${file}'`;
+  const c = readCheckpointFile(file);
+  const header = checkHeader(c.header, source);
+  const model = createModel(header.model);
+  try {
+    const values = valuesFor(model, c.groups[weights], weights, source);
+    model.params.load(new Map(model.params.names().map((n, i) => [n, values[i]])));
+    return { model, schedule: NoiseSchedule.fromJSON(header.schedule), header };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}

@@ -1,0 +1,518 @@
+/**
+ * npm run bench [-- --quick] [--slow] [--json FILE] [--models reference,unet-cond-mnist] [--no-torch] [--profile]
+ *
+ * Speed and memory of the course's models on every backend available here, next to the same model in PyTorch on the
+ * CPU (scripts/bench_torch.py, run in the same invocation). Prints a table and writes JSON (default
+ * bench-results/bench-<date>.json) for comparison across commits. See docs/benchmarks.md for what each column means.
+ *
+ *   --quick     fewer timed steps (3 after 1 warm-up), DDIM-50 estimated from 5 steps, leak checks over 20 train steps
+ *               and 200 sampling steps: a couple of minutes instead of ~10
+ *   --slow      also the pure-JS cpu backend (train at batch 2: minutes per step)
+ *   --profile   print the 12 most expensive kernels of one training step (wasm + course kernels)
+ *
+ * Every backend variant runs in a fresh child process (`--child VARIANT`), so its peak RSS and wasm heap are its own.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { InvalidArgumentError } from '../lib/errors';
+import { createModel, REFERENCE_UNET, type DiffusionModel, type ModelConfig } from '../lib/models';
+import { ParallelCourseTrainer, parallelDenoiser, peakRssBytes, threadCpuMs, wasmHeapBytes } from '../lib/parallel';
+import { ddimSample, ddpmSample, type SampleResult } from '../lib/samplers';
+import { DEFAULT_TRAIN, Trainer, type Batch, type TrainConfig } from '../lib/train/trainer';
+import { makeSchedule, readRunConfig } from '../lib/train/run-config';
+
+const ROOT = path.resolve(__dirname, '..');
+const BATCH = 64;
+
+// ---------------------------------------------------------------------------------------------------- options
+
+/**
+ * wasm: lib/backend's wasm with the course kernels, lib/train's Trainer (one thread).
+ * wasm-2threads: the same step data-parallel over 2 threads (lib/parallel); -mb16: each thread in micro-batches of 16.
+ * wasm-stock: tfjs' wasm without the course kernels. cpu: tfjs' pure-JS backend (with --slow).
+ */
+type Variant = 'wasm' | 'wasm-2threads' | 'wasm-2threads-mb16' | 'wasm-stock' | 'cpu';
+const VARIANTS: Variant[] = ['wasm', 'wasm-2threads', 'wasm-2threads-mb16', 'wasm-stock', 'cpu'];
+const isParallel = (v: Variant) => v.startsWith('wasm-2threads');
+
+interface Args {
+  quick: boolean;
+  slow: boolean;
+  profile: boolean;
+  torch: boolean;
+  json?: string;
+  models?: string[];
+  child?: Variant;
+  modelFile?: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { quick: false, slow: false, profile: false, torch: true };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new InvalidArgumentError(`${k} needs a value`);
+      return v;
+    };
+    if (k === '--quick') a.quick = true;
+    else if (k === '--slow') a.slow = true;
+    else if (k === '--profile') a.profile = true;
+    else if (k === '--no-torch') a.torch = false;
+    else if (k === '--json') a.json = next();
+    else if (k === '--models') a.models = next().split(',').map((s) => s.trim()).filter(Boolean);
+    else if (k === '--child') {
+      const v = next() as Variant;
+      if (!VARIANTS.includes(v)) throw new InvalidArgumentError(`--child must be one of ${VARIANTS.join(', ')}, got '${v}'`);
+      a.child = v;
+    } else if (k === '--model-file') a.modelFile = next();
+    else throw new InvalidArgumentError(`unknown option '${k}'; expected --quick, --slow, --profile, --no-torch, --json FILE, --models a,b`);
+  }
+  return a;
+}
+
+/** A model to benchmark: its config, schedule and the batch it is trained with in the course. */
+interface BenchModel {
+  name: string;
+  model: ModelConfig;
+  schedule: { kind: 'linear' | 'cosine'; T: number };
+  trainBatch: number;
+}
+
+function benchModels(only?: string[]): { models: BenchModel[]; skipped: string[] } {
+  const models: BenchModel[] = [
+    { name: 'reference', model: REFERENCE_UNET, schedule: { kind: 'linear', T: 1000 }, trainBatch: BATCH },
+  ];
+  const skipped: string[] = [];
+  const dir = path.join(ROOT, 'configs');
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
+  for (const f of files) {
+    const rc = readRunConfig(path.join(dir, f));
+    models.push({ name: rc.name, model: rc.model, schedule: rc.schedule, trainBatch: rc.train.batchSize });
+  }
+  // by default: the reference and the course's models; configs named *test* are for tests (name them to include them)
+  const isTest = (m: BenchModel) => /test/i.test(m.name);
+  if (!models.some((m) => m.name !== 'reference' && !isTest(m))) {
+    skipped.push('no course model config in configs/ (looked for configs/*.json without "test" in the name)');
+  }
+  if (!only) return { models: models.filter((m) => !isTest(m)), skipped };
+  const unknown = only.filter((n) => !models.some((m) => m.name === n));
+  if (unknown.length) throw new InvalidArgumentError(`--models: unknown ${unknown.join(', ')}; known: ${models.map((m) => m.name).join(', ')}`);
+  return { models: models.filter((m) => only.includes(m.name)), skipped };
+}
+
+// ---------------------------------------------------------------------------------------------------- measuring
+
+/** Wall time, and CPU time of the whole process (all threads): on a shared, loaded machine the CPU time is what an idle
+ * machine's wall time would be for one thread, and its half a lower bound for two. */
+interface Timed { medianMs: number; allMs: number[]; cpuMedianMs: number }
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function timeIt(fn: () => unknown | Promise<unknown>, steps: number, warmup: number): Promise<Timed> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const all: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await fn();
+    all.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  }
+  return { medianMs: median(all), allMs: all, cpuMedianMs: median(cpu) };
+}
+
+/** Deterministic stand-in data: images in [−1, 1] and labels; speed does not depend on the pixels. */
+function syntheticBatch(model: ModelConfig, batch: number, step: number): Batch {
+  const m = model as { imageSize?: number; channels?: number; numClasses?: number };
+  const shape = m.imageSize ? [batch, m.imageSize, m.imageSize, m.channels ?? 1] : [batch, 2];
+  const classes = m.numClasses ?? 0;
+  return {
+    x: tf.randomUniform(shape, -1, 1, 'float32', 1000 + step),
+    y: classes > 0 ? tf.tensor1d(Array.from({ length: batch }, (_, i) => (i + step) % classes), 'int32') : undefined,
+  };
+}
+
+function sampleShape(model: ModelConfig, batch: number): number[] {
+  const m = model as { imageSize?: number; channels?: number };
+  return m.imageSize ? [batch, m.imageSize, m.imageSize, m.channels ?? 1] : [batch, 2];
+}
+
+function denoiser(model: DiffusionModel) {
+  return (x: tf.Tensor, t: tf.Tensor1D, c?: tf.Tensor1D) => model.apply(x, t, c);
+}
+
+function trainConfig(): TrainConfig {
+  return { ...DEFAULT_TRAIN, steps: 1_000_000, warmupSteps: 0, checkpointEvery: 0 };
+}
+
+interface ChildResult {
+  variant: Variant;
+  model: string;
+  backendLine: string;
+  params: number;
+  trainBatch?: number;
+  trainStepMs?: number;
+  trainStepMsAll?: number[];
+  trainStepCpuMs?: number;
+  imagesPerSec?: number;
+  trainError?: string;
+  trainTiming?: Record<string, number>;
+  forwardBatch?: number;
+  forwardMs?: number;
+  forwardCpuMs?: number;
+  forwardIdleEstimateMs?: number;
+  ddim50Ms?: number;
+  ddim50Estimated?: boolean;
+  ddpm1000Ms?: number;
+  ddpm1000Estimated?: boolean;
+  leakTrain?: { steps: number; batch: number; after1: number; afterN: number };
+  leakSample?: { steps: number; batch: number; first: number; last: number; min: number; max: number };
+  peakRssMB: number;
+  wasmHeapMB?: number;
+  workerHeapMB?: number[];
+  profile?: { kernel: string; ms: number; calls: number }[];
+  notes: string[];
+}
+
+const MB = 1024 * 1024;
+
+async function runChild(args: Args): Promise<ChildResult> {
+  const variant = args.child!;
+  const bm = JSON.parse(fs.readFileSync(args.modelFile!, 'utf8')) as BenchModel;
+  const quick = args.quick;
+  const steps = variant === 'cpu' ? 2 : quick ? 3 : 5;
+  const warmup = variant === 'cpu' ? 1 : quick ? 1 : 2;
+  const notes: string[] = [];
+
+  let backendLine: string;
+  if (variant === 'wasm-stock' || variant === 'cpu') {
+    // bypass lib/backend on purpose: stock tfjs, none of the course's kernels
+    await import('@tensorflow/tfjs-backend-wasm');
+    const name = variant === 'cpu' ? 'cpu' : 'wasm';
+    if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed to start`);
+    backendLine = `${name} (stock tfjs 4.22, no course kernels)`;
+    const { wasmKernelsRegistered } = await import('../lib/backend');
+    if (wasmKernelsRegistered()) notes.push('course kernels were registered: this is not the stock backend');
+  } else {
+    const { initBackend } = await import('../lib/backend');
+    backendLine = (await initBackend({ prefer: 'wasm', quiet: true })).line;
+  }
+
+  const schedule = makeSchedule(bm.schedule);
+  const model = createModel(bm.model);
+  const result: ChildResult = { variant, model: bm.name, backendLine, params: model.paramCount(), peakRssMB: 0, notes };
+
+  // ---- training step
+  const trainBatch = variant === 'cpu' ? 2 : variant === 'wasm-stock' ? 8 : BATCH;
+  result.trainBatch = trainBatch;
+  let step = 0;
+  let par: ParallelCourseTrainer | undefined;
+  try {
+    if (isParallel(variant)) {
+      par = await ParallelCourseTrainer.create(bm.model, schedule, trainConfig(), 2, variant.endsWith('-mb16') ? 16 : undefined);
+      const timings: Record<string, number[]> = {};
+      const t = await timeIt(async () => {
+        const r = await par!.trainStep(syntheticBatch(bm.model, trainBatch, step++));
+        for (const [k, v] of Object.entries(r.timing)) (timings[k] ??= []).push(v);
+      }, steps, warmup);
+      result.trainStepMs = t.medianMs;
+      result.trainStepMsAll = t.allMs;
+      result.trainStepCpuMs = t.cpuMedianMs;
+      result.trainTiming = Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, median(v.slice(warmup))]));
+      // what this step would take on an idle 2-core machine: the busier thread's CPU time, then the serial reduction
+      const tt = result.trainTiming;
+      if (tt.mainCpu !== undefined && tt.workerCpu !== undefined) tt.idleEstimate = Math.max(tt.mainCpu, tt.workerCpu) + tt.reduceAndApply;
+      result.workerHeapMB = par.parallel.workerHeapBytes.map((b) => b / MB);
+    } else {
+      const trainer = new Trainer(model, schedule, trainConfig());
+      const t = await timeIt(() => trainer.trainStep(syntheticBatch(bm.model, trainBatch, step++)), steps, warmup);
+      result.trainStepMs = t.medianMs;
+      result.trainStepMsAll = t.allMs;
+      result.trainStepCpuMs = t.cpuMedianMs;
+      if (args.profile && variant === 'wasm') result.profile = await profileStep(trainer, bm, trainBatch);
+      trainer.dispose();
+    }
+    result.imagesPerSec = (trainBatch * 1000) / result.trainStepMs!;
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    // "Kernel 'X' not registered for backend 'wasm'" → the kernel's name is what the table needs
+    result.trainError = /Kernel '(\w+)' not registered/.exec(msg)?.[1].concat(' missing') ?? msg;
+  }
+  if (variant === 'wasm-2threads-mb16' || (isParallel(variant) && !par)) {
+    // micro-batches change training memory only; inference is measured in the wasm-2threads row
+    result.peakRssMB = peakRssBytes() / MB;
+    result.wasmHeapMB = (wasmHeapBytes() ?? 0) / MB;
+    await par?.dispose();
+    model.dispose();
+    return result;
+  }
+  // the 2-thread row samples with each model call split over both threads (lib/parallel parallelDenoiser)
+  const parallel = par?.parallel;
+
+  // ---- forward pass (the unit of sampling cost)
+  const fwdBatch = BATCH;
+  result.forwardBatch = fwdBatch;
+  const m = model as DiffusionModel;
+  const numClasses = m.numClasses;
+  const x = tf.randomNormal(sampleShape(bm.model, fwdBatch), 0, 1, 'float32', 7);
+  const tt = tf.tensor1d(Array.from({ length: fwdBatch }, (_, i) => (i * 37) % schedule.T), 'int32');
+  const cc = numClasses > 0 ? tf.tensor1d(Array.from({ length: fwdBatch }, (_, i) => i % numClasses), 'int32') : undefined;
+  const mainCpu: number[] = [];
+  const forwardOnce = () => {
+    const c0 = threadCpuMs();
+    if (parallel) {
+      const y = parallel.applySync(cc ? { x, t: tt, classes: cc } : { x, t: tt });
+      y.dispose();
+    } else tf.tidy(() => m.apply(x, tt, cc).dataSync());
+    const c1 = threadCpuMs();
+    if (c0 !== undefined && c1 !== undefined) mainCpu.push(c1 - c0);
+  };
+  const fwd = await timeIt(forwardOnce, variant === 'cpu' ? 2 : steps, 1);
+  result.forwardMs = fwd.medianMs;
+  result.forwardCpuMs = fwd.cpuMedianMs;
+  // with 2 threads the main thread computes half the rows and the worker the other half: the main thread's CPU time
+  // is what an idle 2-core machine would take per forward pass
+  if (parallel && mainCpu.length) result.forwardIdleEstimateMs = median(mainCpu.slice(1));
+  tf.dispose([x, tt, cc]);
+  if (variant === 'cpu' || variant === 'wasm-stock') {
+    result.peakRssMB = peakRssBytes() / MB;
+    result.wasmHeapMB = variant === 'wasm-stock' ? (wasmHeapBytes() ?? 0) / MB : undefined;
+    model.dispose();
+    return result;
+  }
+
+  // ---- sampling 64 images
+  const classes = numClasses > 0 ? Array.from({ length: BATCH }, (_, i) => i % numClasses) : undefined;
+  const den = parallel ? parallelDenoiser(parallel) : denoiser(m);
+  const wall = (run: () => SampleResult): number => {
+    const t0 = performance.now();
+    const r = run();
+    r.sample.dataSync();
+    const ms = performance.now() - t0;
+    tf.dispose([r.sample, ...r.trajectory.flatMap((p) => [p.x, p.predX0].filter((t): t is tf.Tensor => !!t))]);
+    return ms;
+  };
+  if (quick) {
+    const k = 5;
+    result.ddim50Ms = (wall(() => ddimSample(den, sampleShape(bm.model, BATCH), schedule, { steps: k, seed: 1, classes })) / k) * 50;
+    result.ddim50Estimated = true;
+  } else {
+    result.ddim50Ms = wall(() => ddimSample(den, sampleShape(bm.model, BATCH), schedule, { steps: 50, seed: 1, classes }));
+    result.ddim50Estimated = false;
+  }
+  // DDPM's per-step work equals the full run's (one forward + a few elementwise ops): 1000 steps at batch 64 would take
+  // ~15 min here, so the per-step time of a 10-step run is scaled up, and the table says "est."
+  const k = 10;
+  result.ddpm1000Ms = (wall(() => ddpmSample(den, sampleShape(bm.model, BATCH), schedule, { steps: k, seed: 2, classes })) / k) * 1000;
+  result.ddpm1000Estimated = true;
+
+  if (parallel) {
+    result.peakRssMB = peakRssBytes() / MB;
+    result.wasmHeapMB = (wasmHeapBytes() ?? 0) / MB;
+    await par!.dispose();
+    model.dispose();
+    return result;
+  }
+
+  // ---- tensor counts: flat over training steps and over a full-length sampling run (small batches: counts only)
+  {
+    const n = quick ? 20 : 100;
+    const trainer = new Trainer(model, schedule, trainConfig());
+    trainer.trainStep(syntheticBatch(bm.model, 2, 0));
+    const after1 = tf.memory().numTensors;
+    for (let s = 1; s < n; s++) trainer.trainStep(syntheticBatch(bm.model, 2, s));
+    result.leakTrain = { steps: n, batch: 2, after1, afterN: tf.memory().numTensors };
+    trainer.dispose();
+  }
+  {
+    const n = quick ? 200 : 1000;
+    const counts: number[] = [];
+    const before = tf.memory().numTensors;
+    const r = ddpmSample(den, sampleShape(bm.model, 1), schedule, {
+      steps: n, seed: 3, classes: classes?.slice(0, 1), onStep: () => counts.push(tf.memory().numTensors),
+    });
+    r.sample.dispose();
+    result.leakSample = { steps: n, batch: 1, first: counts[0], last: counts[counts.length - 1], min: Math.min(...counts), max: Math.max(...counts) };
+    if (tf.memory().numTensors !== before) notes.push(`sampling left ${tf.memory().numTensors - before} tensors behind`);
+  }
+  result.peakRssMB = peakRssBytes() / MB;
+  result.wasmHeapMB = (wasmHeapBytes() ?? 0) / MB;
+  model.dispose();
+  return result;
+}
+
+/** Per-kernel time of one training step (wasm kernels are synchronous, so tfjs' kernel timings are real). */
+async function profileStep(trainer: Trainer, bm: BenchModel, batch: number): Promise<{ kernel: string; ms: number; calls: number }[]> {
+  const info = await tf.profile(() => {
+    trainer.trainStep(syntheticBatch(bm.model, batch, 999));
+  });
+  const by = new Map<string, { ms: number; calls: number }>();
+  for (const k of info.kernels) {
+    const e = by.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    e.calls += 1;
+    by.set(k.name, e);
+  }
+  return [...by.entries()].map(([kernel, v]) => ({ kernel, ...v })).sort((a, b) => b.ms - a.ms).slice(0, 12);
+}
+
+// ---------------------------------------------------------------------------------------------------- parent
+
+interface TorchRun {
+  threads: number; params: number; trainStepMs: number; trainStepCpuMs?: number; imagesPerSec: number; forwardMs: number;
+  forwardCpuMs?: number; peakRssMB: number;
+}
+interface TorchResult { torch?: string; runs?: TorchRun[]; skipped?: string; error?: string }
+
+function spawnChild(args: Args, variant: Variant, modelFile: string): ChildResult | { variant: Variant; error: string } {
+  const childArgs = ['-r', 'ts-node/register/transpile-only', __filename, '--child', variant, '--model-file', modelFile];
+  if (args.quick) childArgs.push('--quick');
+  if (args.profile) childArgs.push('--profile');
+  const r = spawnSync(process.execPath, childArgs, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * MB, stdio: ['ignore', 'pipe', 'inherit'] });
+  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as ChildResult;
+  } catch {
+    return { variant, error: `child exited with ${r.status ?? r.signal}: ${last.slice(0, 200)}` };
+  }
+}
+
+function runTorch(args: Args, bm: BenchModel, modelFile: string): TorchResult {
+  if (!args.torch) return { skipped: '--no-torch' };
+  const py = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const cfgFile = modelFile.replace(/\.json$/, '.torch.json');
+  fs.writeFileSync(cfgFile, JSON.stringify(bm.model));
+  const r = spawnSync(py, [path.join(ROOT, 'scripts/bench_torch.py'), '--config', cfgFile, '--threads', '2,1',
+    '--batch', String(BATCH), '--steps', args.quick ? '3' : '5', '--warmup', args.quick ? '1' : '2'],
+  { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * MB, stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.error) return { skipped: `cannot run ${py}: ${r.error.message}` };
+  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as TorchResult;
+  } catch {
+    return { error: `bench_torch.py exited with ${r.status}: ${last.slice(0, 200)}` };
+  }
+}
+
+const fmt = (v: number | undefined, digits = 0) => (v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+
+function table(bm: BenchModel, rows: (ChildResult | { variant: Variant; error: string })[], torch: TorchResult): string {
+  const head = ['variant', 'params', 'batch', 'ms/step', 'cpu ms', 'img/s', 'ms/fwd@64', 'cpu ms', 'DDIM-50 s', 'DDPM-1000 s', 'RSS MB', 'heap MB', 'tensors train', 'tensors sample'];
+  const lines: string[][] = [head];
+  for (const r of rows) {
+    if ('error' in r) { lines.push([r.variant, `error: ${r.error}`]); continue; }
+    const train = r.trainError ? `fails: ${r.trainError.slice(0, 60)}` : fmt(r.trainStepMs);
+    const heap = r.workerHeapMB?.length ? `${fmt(r.wasmHeapMB)} + ${r.workerHeapMB.map((h) => fmt(h)).join(' + ')}` : fmt(r.wasmHeapMB);
+    lines.push([
+      r.variant, String(r.params), String(r.trainBatch ?? '—'), train, fmt(r.trainStepCpuMs), fmt(r.imagesPerSec, 1), fmt(r.forwardMs), fmt(r.forwardCpuMs),
+      r.ddim50Ms === undefined ? '—' : `${fmt(r.ddim50Ms / 1000, 1)}${r.ddim50Estimated ? ' est.' : ''}`,
+      r.ddpm1000Ms === undefined ? '—' : `${fmt(r.ddpm1000Ms / 1000, 0)}${r.ddpm1000Estimated ? ' est.' : ''}`,
+      fmt(r.peakRssMB), heap,
+      r.leakTrain ? `${r.leakTrain.after1}→${r.leakTrain.afterN} (${r.leakTrain.steps})` : '—',
+      r.leakSample ? `${r.leakSample.min}…${r.leakSample.max} (${r.leakSample.steps})` : '—',
+    ]);
+  }
+  for (const t of torch.runs ?? []) {
+    lines.push([`pytorch ${t.threads} thr`, String(t.params), String(BATCH), fmt(t.trainStepMs), fmt(t.trainStepCpuMs), fmt(t.imagesPerSec, 1), fmt(t.forwardMs), fmt(t.forwardCpuMs), '—', '—', fmt(t.peakRssMB), '—', '—', '—']);
+  }
+  const widths = head.map((_, j) => Math.max(...lines.map((l) => (l[j] ?? '').length)));
+  const out = lines.map((l) => l.map((c, j) => (j === 0 ? c.padEnd(widths[j]) : (c ?? '').padStart(widths[j]))).join('  '));
+  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  if (torch.skipped) out.push(`pytorch: skipped — ${torch.skipped}`);
+  if (torch.error) out.push(`pytorch: ${torch.error}`);
+  return `== ${bm.name} (${(bm.model as { widths?: number[] }).widths?.join('/') ?? bm.model.kind}; trained in the course at batch ${bm.trainBatch}) ==\n${out.join('\n')}`;
+}
+
+function ratios(rows: (ChildResult | { error: string })[], torch: TorchResult): Record<string, number | undefined> {
+  const ok = rows.filter((r): r is ChildResult => !('error' in r));
+  const t2 = torch.runs?.find((r) => r.threads === 2);
+  const t1 = torch.runs?.find((r) => r.threads === 1);
+  const by = (v: Variant) => ok.find((r) => r.variant === v);
+  const best = Math.min(...ok.filter((r) => r.trainBatch === BATCH && r.trainStepMs).map((r) => r.trainStepMs!));
+  return {
+    trainWasm1: t2 && by('wasm')?.trainStepMs ? by('wasm')!.trainStepMs! / t2.trainStepMs : undefined,
+    trainWasm2threads: t2 && by('wasm-2threads')?.trainStepMs ? by('wasm-2threads')!.trainStepMs! / t2.trainStepMs : undefined,
+    trainBest: t2 && Number.isFinite(best) ? best / t2.trainStepMs : undefined,
+    forward: t2 && by('wasm')?.forwardMs ? by('wasm')!.forwardMs! / t2.forwardMs : undefined,
+    // load-independent: CPU time per step of one thread's work, tfjs wasm vs PyTorch with 1 thread
+    trainCpuPerThread: by('wasm')?.trainStepCpuMs && t1?.trainStepCpuMs ? by('wasm')!.trainStepCpuMs! / t1.trainStepCpuMs : undefined,
+    forwardCpuPerThread: by('wasm')?.forwardCpuMs && t1?.forwardCpuMs ? by('wasm')!.forwardCpuMs! / t1.forwardCpuMs : undefined,
+    parallelSpeedupIdleEstimate: by('wasm')?.trainStepCpuMs && by('wasm-2threads')?.trainTiming?.idleEstimate
+      ? by('wasm')!.trainStepCpuMs! / by('wasm-2threads')!.trainTiming!.idleEstimate : undefined,
+    parallelSpeedup: by('wasm')?.trainStepMs && by('wasm-2threads')?.trainStepMs ? by('wasm')!.trainStepMs! / by('wasm-2threads')!.trainStepMs! : undefined,
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.child) {
+    const r = await runChild(args);
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    return;
+  }
+  const started = new Date();
+  const { models, skipped } = benchModels(args.models);
+  const variants: Variant[] = ['wasm', 'wasm-2threads', 'wasm-2threads-mb16', 'wasm-stock', ...(args.slow ? ['cpu' as Variant] : [])];
+  const machine = {
+    date: started.toISOString(), cpu: os.cpus()[0]?.model, cores: os.cpus().length, memGB: os.totalmem() / 2 ** 30,
+    node: process.version, platform: `${os.platform()} ${os.release()}`, loadavgStart: os.loadavg(), quick: args.quick,
+  };
+  console.log(`bench ${machine.date} — ${machine.cpu}, ${machine.cores} cores, load ${machine.loadavgStart.map((l) => l.toFixed(1)).join(' ')}${args.quick ? ' — QUICK mode' : ''}`);
+  for (const s of skipped) console.log(`skipped: ${s}`);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-'));
+  const results: unknown[] = [];
+  for (const bm of models) {
+    const modelFile = path.join(tmp, `${bm.name}.json`);
+    fs.writeFileSync(modelFile, JSON.stringify(bm));
+    const rows = variants.map((v) => {
+      process.stderr.write(`[bench] ${bm.name}: ${v} …\n`);
+      return spawnChild(args, v, modelFile);
+    });
+    process.stderr.write(`[bench] ${bm.name}: pytorch …\n`);
+    const torch = runTorch(args, bm, modelFile);
+    const r = ratios(rows, torch);
+    console.log(`\n${table(bm, rows, torch)}`);
+    const tfParams = (rows.find((x) => !('error' in x)) as ChildResult | undefined)?.params;
+    const ptParams = torch.runs?.[0]?.params;
+    if (ptParams !== undefined) console.log(`parameters: tfjs ${tfParams}, pytorch ${ptParams}${tfParams === ptParams ? ' (equal)' : ' — DIFFERENT ARCHITECTURES'}`);
+    console.log(`ratios tfjs / pytorch (2 threads): train step wasm 1 thread ${fmt(r.trainWasm1, 2)}×, wasm 2 threads ${fmt(r.trainWasm2threads, 2)}×; `
+      + `forward ${fmt(r.forward, 2)}×; data-parallel speed-up ${fmt(r.parallelSpeedup, 2)}×`);
+    console.log(`CPU time per thread's work, tfjs wasm / pytorch 1 thread: train step ${fmt(r.trainCpuPerThread, 2)}×, forward `
+      + `${fmt(r.forwardCpuPerThread, 2)}×; data-parallel speed-up on an idle machine (estimate from thread CPU times) ${fmt(r.parallelSpeedupIdleEstimate, 2)}×`);
+    for (const row of rows) {
+      if (!('error' in row) && row.profile) {
+        console.log('most expensive kernels of one training step (wasm + course kernels):');
+        for (const p of row.profile) console.log(`  ${p.kernel.padEnd(24)} ${fmt(p.ms).padStart(7)} ms  ${String(p.calls).padStart(4)} calls`);
+      }
+      if (!('error' in row) && row.forwardIdleEstimateMs !== undefined) {
+        console.log(`${row.variant} forward pass at batch 64: main thread CPU ${fmt(row.forwardIdleEstimateMs)} ms (idle 2-core estimate)`);
+      }
+      if (!('error' in row) && row.trainTiming) {
+        console.log(`${row.variant} step breakdown (median ms): ${Object.entries(row.trainTiming).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+      }
+      if (!('error' in row)) for (const n of row.notes) console.log(`note (${row.variant}): ${n}`);
+    }
+    results.push({ model: bm, rows, torch, ratios: r });
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+  const out = args.json ?? path.join(ROOT, 'bench-results', `bench-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+  fs.writeFileSync(out, `${JSON.stringify({ machine: { ...machine, loadavgEnd: os.loadavg() }, results }, null, 1)}\n`);
+  console.log(`\nload average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (figures are noisy when it exceeds the core count)`);
+  console.log(`wrote ${out}`);
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? `${e.name}: ${e.message}` : e);
+  process.exit(1);
+});

@@ -1,0 +1,81 @@
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs';
+import { InvalidArgumentError, ShapeMismatchError } from '../../lib/errors';
+import { Adam, clipByGlobalNorm, Ema, emaDecay, warmupLr } from '../../lib/train';
+
+describe('train: Adam, warm-up, clipping, EMA', () => {
+  it('Adam matches a scalar re-derivation of Kingma & Ba over several steps', () => {
+    const w = tf.variable(tf.tensor1d([1, -2]));
+    const opt = new Adam([w], { beta1: 0.8, beta2: 0.95, epsilon: 1e-6 });
+    // reference in plain numbers, element by element
+    const ref = [1, -2].map((x) => ({ x, m: 0, v: 0 }));
+    const gradsSeq = [[0.5, -1], [0.2, 0.3], [-0.7, 0.1]];
+    gradsSeq.forEach((g, n) => {
+      const gt = tf.tensor1d(g);
+      opt.apply([gt], 0.1);
+      gt.dispose();
+      ref.forEach((r, i) => {
+        r.m = 0.8 * r.m + 0.2 * g[i];
+        r.v = 0.95 * r.v + 0.05 * g[i] ** 2;
+        const mh = r.m / (1 - 0.8 ** (n + 1));
+        const vh = r.v / (1 - 0.95 ** (n + 1));
+        r.x -= (0.1 * mh) / (Math.sqrt(vh) + 1e-6);
+      });
+    });
+    const got = w.dataSync();
+    ref.forEach((r, i) => expect(got[i]).to.be.closeTo(r.x, 1e-5));
+    // state round trip
+    const state = opt.getState();
+    expect(state.step).to.equal(3);
+    const other = new Adam([w], { beta1: 0.8, beta2: 0.95, epsilon: 1e-6 });
+    other.setState(state);
+    expect(Array.from(other.getState().v[0])).to.deep.equal(Array.from(state.v[0]));
+    expect(() => other.setState({ step: 1, m: [], v: [] })).to.throw(ShapeMismatchError);
+    expect(() => new Adam([w], { beta1: 1, beta2: 0.9, epsilon: 1e-8 })).to.throw(InvalidArgumentError);
+    opt.dispose();
+    other.dispose();
+    w.dispose();
+  });
+
+  it('warm-up is linear to the peak, then constant', () => {
+    expect(warmupLr(0, 1e-3, 10)).to.be.closeTo(1e-4, 1e-12);
+    expect(warmupLr(4, 1e-3, 10)).to.be.closeTo(5e-4, 1e-12);
+    expect(warmupLr(9, 1e-3, 10)).to.equal(1e-3);
+    expect(warmupLr(500, 1e-3, 10)).to.equal(1e-3);
+    expect(warmupLr(0, 1e-3, 0)).to.equal(1e-3);
+  });
+
+  it('clipByGlobalNorm scales all gradients by maxNorm/‖g‖ only when ‖g‖ > maxNorm', () => {
+    const a = tf.tensor1d([3, 0]);
+    const b = tf.tensor2d([[0, 4]]);
+    const clipped = clipByGlobalNorm([a, b], 1);
+    expect(clipped.norm).to.be.closeTo(5, 1e-6);
+    expect(clipped.grads[0].dataSync()[0]).to.be.closeTo(0.6, 1e-6);
+    expect(clipped.grads[1].dataSync()[1]).to.be.closeTo(0.8, 1e-6);
+    const loose = clipByGlobalNorm([a, b], 10);
+    expect(loose.grads[1].dataSync()[1]).to.equal(4);
+    expect(() => clipByGlobalNorm([a], 0)).to.throw(InvalidArgumentError);
+    tf.dispose([a, b, ...clipped.grads, ...loose.grads]);
+  });
+
+  it('EMA: decay warm-up min(d, (1+n)/(10+n)) and shadow = d·shadow + (1−d)·θ', () => {
+    expect(emaDecay(0.999, 0)).to.be.closeTo(0.1, 1e-12);
+    expect(emaDecay(0.999, 10)).to.be.closeTo(11 / 20, 1e-12);
+    expect(emaDecay(0.9, 1e6)).to.equal(0.9);
+    const w = tf.variable(tf.tensor1d([2]));
+    const ema = new Ema([w], 0.5);
+    let shadow = 2;
+    for (const [n, value] of [[0, 4], [1, 6], [2, -1], [3, 0]]) {
+      w.assign(tf.tensor1d([value]));
+      const d = ema.update();
+      const want = Math.min(0.5, (1 + n) / (10 + n));
+      expect(d).to.be.closeTo(want, 1e-12);
+      shadow = want * shadow + (1 - want) * value;
+      expect(ema.shadow[0].dataSync()[0]).to.be.closeTo(shadow, 1e-5);
+    }
+    expect(ema.updates).to.equal(4);
+    expect(() => new Ema([w], 1)).to.throw(InvalidArgumentError);
+    ema.dispose();
+    w.dispose();
+  });
+});

@@ -1,0 +1,142 @@
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs';
+import { InvalidArgumentError, NonFiniteError } from '../../lib/errors';
+import { loadMnist } from '../../lib/data/mnist';
+import { MlpDenoiser, UNet, type UNetConfig } from '../../lib/models';
+import { NoiseSchedule } from '../../lib/schedule';
+import { DEFAULT_TRAIN, drawStepInputs, epochSource, stepSeed, tensorDataset, Trainer, type Batch } from '../../lib/train';
+
+const TINY: UNetConfig = {
+  kind: 'unet', imageSize: 8, channels: 1, widths: [8, 16], blocksPerLevel: 1, attentionResolutions: [4], groups: 4,
+  embDim: 16, timeSinDim: 8, midBlocks: 1, numClasses: 10, dropout: 0, predictionType: 'epsilon', seed: 0,
+};
+
+describe('train: trainer', () => {
+  it('a small U-Net overfits a batch of 8 digits: the loss on it falls ≥ 10×', () => {
+    const digits = loadMnist('train').batch([0, 1, 2, 3, 4, 5, 6, 7]);
+    const x = tf.image.resizeBilinear(digits.x, [8, 8]); // 8×8 keeps the test to seconds
+    const trainer = new Trainer(new UNet(TINY), NoiseSchedule.linear(100),
+      { ...DEFAULT_TRAIN, batchSize: 8, lr: 0.02, warmupSteps: 0, gradClip: 10, classDropout: 0 });
+    const losses: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      trainer.step = 0; // same t, noise and labels every time: one fixed regression problem to memorise
+      losses.push(trainer.trainStep({ x: x.clone(), y: digits.y.clone() }).loss);
+    }
+    expect(losses[0] / losses[losses.length - 1], `losses ${losses.map((l) => l.toFixed(3)).join(' ')}`).to.be.greaterThan(10);
+    tf.dispose([digits.x, digits.y, x]);
+    trainer.dispose();
+    trainer.model.dispose();
+  });
+
+  it('building and disposing a trainer (model, Adam state, EMA shadow) leaves the tensor count where it was', () => {
+    const before = tf.memory().numTensors;
+    const trainer = new Trainer(new UNet(TINY), NoiseSchedule.linear(100), { ...DEFAULT_TRAIN, batchSize: 2 });
+    trainer.dispose();
+    trainer.model.dispose();
+    expect(tf.memory().numTensors).to.equal(before);
+  });
+
+  it('the 2-D MLP trains on an in-memory point set (tensorDataset + epochSource): loss falls', () => {
+    // two tight clusters at (±1, 0.5): easy to denoise once learned
+    const pts = Array.from({ length: 256 }, (_, i) => [i % 2 ? 1 : -1, 0.5]);
+    const x = tf.tensor2d(pts);
+    const model = new MlpDenoiser({ kind: 'mlp', dim: 2, hidden: 32, layers: 2, embDim: 16, predictionType: 'epsilon', seed: 0 });
+    const trainer = new Trainer(model, NoiseSchedule.linear(50), { ...DEFAULT_TRAIN, steps: 80, batchSize: 64, lr: 1e-2, warmupSteps: 10 });
+    trainer.fit(epochSource(tensorDataset(x), 64, 0));
+    const first = trainer.lossHistory.slice(0, 10).reduce((s, v) => s + v, 0) / 10;
+    expect(trainer.recentLoss(20), `first ${first}, last ${trainer.recentLoss(20)}`).to.be.lessThan(0.5 * first);
+    tf.dispose(x);
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('no tensors leak per training step; losses are reproducible from the seed', () => {
+    const schedule = NoiseSchedule.linear(50);
+    const batch = (s: number): Batch => ({ x: tf.randomUniform([4, 8, 8, 1], -1, 1, 'float32', s), y: tf.tensor1d([1, 2, 3, 4], 'int32') });
+    const run = () => new Trainer(new UNet({ ...TINY, dropout: 0.2 }), schedule, { ...DEFAULT_TRAIN, batchSize: 4, seed: 3 });
+    const a = run();
+    const b = run();
+    a.trainStep(batch(0)); // burn-in
+    const before = tf.memory().numTensors;
+    const la = [a.trainStep(batch(1)).loss, a.trainStep(batch(2)).loss];
+    expect(tf.memory().numTensors).to.equal(before);
+    const lb = [b.trainStep(batch(0)).loss, b.trainStep(batch(1)).loss, b.trainStep(batch(2)).loss];
+    expect(lb.slice(1)).to.deep.equal(la);
+    expect(a.lossHistory).to.deep.equal(lb);
+    for (const t of [a, b]) { t.dispose(); t.model.dispose(); }
+  });
+
+  it('a non-finite loss throws NonFiniteError and leaves weights, Adam and EMA untouched', () => {
+    const t = new Trainer(new UNet(TINY), NoiseSchedule.linear(50), { ...DEFAULT_TRAIN, batchSize: 2 });
+    t.trainStep({ x: tf.zeros([2, 8, 8, 1]), y: tf.tensor1d([0, 1], 'int32') });
+    const w = t.model.params.snapshot();
+    const ema = t.ema.values();
+    const before = tf.memory().numTensors;
+    expect(() => t.trainStep({ x: tf.fill([2, 8, 8, 1], NaN), y: tf.tensor1d([0, 1], 'int32') })).to.throw(NonFiniteError, /loss is NaN at step 1/);
+    expect(tf.memory().numTensors).to.equal(before);
+    expect(t.step).to.equal(1);
+    expect(t.optimizer.step).to.equal(1);
+    for (const [k, v] of t.model.params.snapshot()) expect(Array.from(v), k).to.deep.equal(Array.from(w.get(k)!));
+    t.ema.values().forEach((e, i) => expect(Array.from(e)).to.deep.equal(Array.from(ema[i])));
+    t.dispose();
+    t.model.dispose();
+  });
+
+  it('fit / fitAsync: checkpoints every N steps and at the end; shouldStop ends early with a checkpoint', async () => {
+    const batch = (s: number): Batch => ({ x: tf.randomUniform([2, 8, 8, 1], -1, 1, 'float32', s), y: tf.tensor1d([1, 2], 'int32') });
+    const make = () => new Trainer(new UNet(TINY), NoiseSchedule.linear(20), { ...DEFAULT_TRAIN, steps: 5, batchSize: 2, checkpointEvery: 2 });
+    const a = make();
+    const saved: number[] = [];
+    const seen: number[] = [];
+    a.fit(batch, { onCheckpoint: (s) => saved.push(s), onStep: (e) => seen.push(e.step) });
+    expect(saved).to.deep.equal([2, 4, 5]);
+    expect(seen).to.deep.equal([0, 1, 2, 3, 4]);
+    const b = make();
+    const savedB: number[] = [];
+    await b.fitAsync(batch, { onCheckpoint: (s) => savedB.push(s), shouldStop: () => b.step >= 3 });
+    expect(b.step).to.equal(3);
+    expect(savedB).to.deep.equal([2, 3]);
+    expect(b.lossHistory).to.deep.equal(a.lossHistory.slice(0, 3));
+    expect(b.recentLoss(2)).to.be.closeTo((b.lossHistory[1] + b.lossHistory[2]) / 2, 1e-12);
+    for (const t of [a, b]) { t.dispose(); t.model.dispose(); }
+  });
+
+  it('class dropout replaces labels by the null class at the configured rate, reproducibly', () => {
+    const schedule = NoiseSchedule.linear(10);
+    const n = 2000;
+    const batch = { x: tf.zeros([n, 1, 1, 1]), y: tf.tensor1d(Array.from({ length: n }, (_, i) => i % 10), 'int32') };
+    const count = (p: number, step: number) => {
+      const inp = drawStepInputs(batch, schedule, 10, { seed: 1, classDropout: p }, step);
+      const c = Array.from(inp.classes!.dataSync());
+      tf.dispose([inp.x0, inp.noise, inp.t, inp.classes]);
+      c.forEach((v, i) => expect(v === 10 || v === i % 10).to.equal(true));
+      return c.filter((v) => v === 10).length;
+    };
+    expect(count(0, 0)).to.equal(0);
+    expect(count(1, 0)).to.equal(n);
+    const k = count(0.1, 5);
+    expect(k).to.be.within(n * 0.1 - 4 * Math.sqrt(n * 0.09), n * 0.1 + 4 * Math.sqrt(n * 0.09));
+    expect(count(0.1, 5)).to.equal(k);
+    expect(count(0.1, 6)).to.not.equal(k);
+    tf.dispose([batch.x, batch.y]);
+  });
+
+  it('epochSource: each epoch is a seeded permutation, deterministic in the step', () => {
+    const size = 10;
+    const data = { size, batch: (idx: ArrayLike<number>) => ({ x: tf.tensor2d(Array.from(idx), [idx.length, 1]) }) };
+    const src = epochSource(data, 3, 7); // 3 batches per epoch, the 10th item is dropped that epoch
+    const seen = (step: number) => { const b = src(step); const v = Array.from(b.x.dataSync()); b.x.dispose(); return v; };
+    const epoch0 = [0, 1, 2].flatMap(seen);
+    expect(new Set(epoch0).size).to.equal(9);
+    expect([3, 4, 5].flatMap(seen)).to.not.deep.equal(epoch0);
+    // a fresh source (a resumed run) hands out the same batch for a step without replaying the earlier ones
+    const fresh = epochSource(data, 3, 7)(4);
+    expect(Array.from(fresh.x.dataSync())).to.deep.equal(seen(4));
+    fresh.x.dispose();
+    expect(stepSeed(1, 2, 3)).to.not.equal(stepSeed(1, 3, 3));
+    expect(() => epochSource(data, 11, 0)).to.throw(InvalidArgumentError, /batchSize/);
+    const model = new UNet(TINY);
+    expect(() => new Trainer(model, NoiseSchedule.linear(10), { ...DEFAULT_TRAIN, lr: -1 })).to.throw(InvalidArgumentError, /lr/);
+    model.dispose();
+  });
+});
