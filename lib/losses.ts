@@ -13,14 +13,8 @@ import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeMismatchError } from './errors';
 import { addNoise, assertSameShape, type Timesteps } from './forward';
 import { checkPredictionType, vFromEpsilonX0, type Denoiser, type PredictionType, type ScoreModel } from './param';
-import { makeRng } from './random';
+import { seedStream } from './random';
 import type { NoiseSchedule } from './schedule';
-
-/** A stream of 32-bit seeds from one seed (a random one when omitted). */
-function seedStream(seed?: number): { next: () => number } {
-  const rng = makeRng(seed ?? Math.floor(Math.random() * 2 ** 32));
-  return { next: () => Math.floor(rng() * 2 ** 32) };
-}
 
 export type LossWeighting = 'none' | { minSnrGamma: number };
 

@@ -2,6 +2,8 @@
  * Seeded pseudo-random numbers in plain JS, for data shuffling, splits and toy data sets.
  * (Tensor noise uses tf.randomNormal(shape, 0, 1, 'float32', seed), which is backend-independent.)
  */
+import { InvalidArgumentError } from './errors';
+
 export type Rng = () => number;
 
 /** mulberry32: small, fast, good enough for shuffles and toy data; returns floats in [0, 1). */
@@ -31,4 +33,20 @@ export function shuffle<T>(items: T[], rng: Rng): T[] {
     [items[i], items[j]] = [items[j], items[i]];
   }
   return items;
+}
+
+/** One run's seed and the 32-bit seeds derived from it, one per draw (noise of each step, timesteps of a loss …). */
+export interface SeedStream {
+  /** The seed the stream started from: the one given, or the random one chosen (report it to reproduce a run). */
+  seed: number;
+  /** The next seed, an integer in [0, 2^32). */
+  next: () => number;
+}
+
+/** A stream of 32-bit seeds from one seed (a random one when omitted), so that one number reproduces every draw. */
+export function seedStream(seed?: number): SeedStream {
+  const s = seed ?? Math.floor(Math.random() * 2 ** 32);
+  if (typeof s !== 'number' || !Number.isFinite(s)) throw new InvalidArgumentError(`seed must be a finite number, got ${seed}`);
+  const rng = makeRng(s);
+  return { seed: s, next: () => Math.floor(rng() * 2 ** 32) };
 }

@@ -4,7 +4,8 @@
  *  - classifier-feature FID: the Fréchet (2-Wasserstein) distance between Gaussian fits of two feature sets,
  *      FID = ‖μ₁ − μ₂‖² + tr Σ₁ + tr Σ₂ − 2 tr √(Σ₁Σ₂);
  *  - the real-vs-real floor: the same distance between two disjoint sets of real digits, the best a model can hope for
- *    at that sample size (FID estimated from few samples is biased upwards, so compare only at equal sizes).
+ *    at that sample size (FID estimated from few samples is biased upwards, so compare only at equal sizes);
+ *  - within-class spread: tr Σ_c of each class's features, averaged over the classes (diversity within a class).
  */
 import { InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors';
 import { makeRng, shuffle } from '../random';
@@ -118,6 +119,45 @@ export function frechetDistance(a: GaussianFit, b: GaussianFit): number {
 /** FID between two feature sets (row-major [n, dim] each). */
 export function featureFid(a: ArrayLike<number>, b: ArrayLike<number>, dim: number): number {
   return frechetDistance(gaussianFit(a, dim), gaussianFit(b, dim));
+}
+
+/**
+ * Diversity within classes: the trace of the (unbiased) covariance of each class's feature rows, tr Σ_c = Σ_j Var(f_j),
+ * averaged over the classes that occur. Rows are row-major [n, dim] in `features`, labelled by `labels`.
+ * Equals half the mean squared distance between two different rows of a class, so it shrinks as samples of a class
+ * collapse onto one shape (what strong guidance does); compare it only between sets with the same class counts.
+ */
+export function withinClassSpread(features: ArrayLike<number>, dim: number, labels: ArrayLike<number>, numClasses = 10): number {
+  if (!Number.isInteger(dim) || dim < 1) throw new InvalidArgumentError(`withinClassSpread: dim must be a positive integer, got ${dim}`);
+  if (features.length !== labels.length * dim) {
+    throw new ShapeMismatchError(`withinClassSpread: ${features.length} feature values is not ${labels.length} labelled rows of ${dim}`);
+  }
+  const counts = classCounts(labels, numClasses); // validates the labels
+  const sums = new Float64Array(numClasses * dim);
+  for (let i = 0; i < features.length; i++) {
+    const v = features[i];
+    if (!Number.isFinite(v)) throw new NonFiniteError(`withinClassSpread: feature value ${i} (row ${Math.floor(i / dim)}) is ${v}`);
+    sums[labels[Math.floor(i / dim)] * dim + (i % dim)] += v;
+  }
+  // Second pass on centred values: Σ(x − μ)² does not cancel the way Σx² − nμ² does for features far from 0.
+  const squares = new Float64Array(numClasses);
+  for (let r = 0; r < labels.length; r++) {
+    const c = labels[r];
+    for (let j = 0; j < dim; j++) {
+      const d = features[r * dim + j] - sums[c * dim + j] / counts[c];
+      squares[c] += d * d;
+    }
+  }
+  let total = 0;
+  let present = 0;
+  for (let c = 0; c < numClasses; c++) {
+    if (counts[c] === 0) continue;
+    if (counts[c] < 2) throw new InvalidArgumentError(`withinClassSpread: class ${c} has 1 row; a covariance needs at least 2 per class`);
+    total += squares[c] / (counts[c] - 1);
+    present++;
+  }
+  if (present === 0) throw new InvalidArgumentError('withinClassSpread: no rows given');
+  return total / present;
 }
 
 /** Rows `indices` of a row-major [n, dim] array, as a new array. */

@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors';
-import { allFinite, checkSampleShape, drain, drainAsync, seedStream, snapshotRule } from './loop';
+import { allFinite, checkSampleShape, drain, drainAsync, snapshotRule } from './loop';
+import { seedStream } from '../random';
 import type { Progress, SampleResult, ScoreModel, TrajectoryPoint } from './types';
 
 

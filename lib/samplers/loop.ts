@@ -5,9 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors';
-import { makeRng } from '../random';
+import { seedStream } from '../random';
 import { classTensor, guidedDenoiser } from './guidance';
 import type { Denoiser, SampleResult, SamplerOptions, Scheduler, TrajectoryPoint } from './types';
+
+// Re-exported for the samplers that import it from here (langevin); its home is lib/random.ts.
+export { seedStream };
 
 export interface SamplerRun {
   model: Denoiser;
@@ -20,14 +23,6 @@ export function checkSampleShape(shape: number[]): void {
   if (!Array.isArray(shape) || shape.length < 2 || shape.some((d) => !Number.isInteger(d) || d <= 0)) {
     throw new InvalidArgumentError(`sample shape must be [B, …] of positive integers with rank ≥ 2, got [${shape}]`);
   }
-}
-
-/** A seed for this run, and a stream of 32-bit seeds derived from it (one per noise draw). */
-export function seedStream(seed?: number): { seed: number; next: () => number } {
-  const s = seed ?? Math.floor(Math.random() * 2 ** 32);
-  if (!Number.isFinite(s)) throw new InvalidArgumentError(`seed must be a finite number, got ${seed}`);
-  const rng = makeRng(s);
-  return { seed: s, next: () => Math.floor(rng() * 2 ** 32) };
 }
 
 /** Which step counts (0 … total) to snapshot. */

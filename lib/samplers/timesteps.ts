@@ -3,12 +3,16 @@
  *   leading   t_i = i·⌊T/n⌋, descending          T=1000, n=10 → 900 … 0   (never visits T−1)
  *   trailing  round(T − i·T/n) − 1             T=1000, n=10 → 999 … 99  (starts at T−1)
  *   linspace  round(linspace(0, T−1, n)), desc. T=1000, n=10 → 999, 888 … 0
- * Rounding is half-to-even, as numpy's, so the lists equal diffusers' for every (T, n).
+ *   quadratic ⌊(T−1)·(k/(n−1))²⌋, k = n−1 … 0    T=1000, n=10 → 999, 789, 604 … 12, 0  (dense near t = 0)
+ * Rounding is half-to-even, as numpy's, so the first three equal diffusers' lists for every (T, n).
+ * quadratic is the DDIM paper's "quadratic" choice (Song et al. 2021: τ_i = ⌊c·i²⌋) with c set so that it
+ * starts at T−1 like linspace; diffusers has no such option. Where the squares crowd below one step apart (n close to
+ * T), each step is raised to one above the next smaller, which keeps n distinct steps and still ends at T−1.
  */
 import { InvalidArgumentError } from '../errors';
 
-export type Spacing = 'leading' | 'trailing' | 'linspace';
-export const SPACINGS: readonly Spacing[] = ['leading', 'trailing', 'linspace'];
+export type Spacing = 'leading' | 'trailing' | 'linspace' | 'quadratic';
+export const SPACINGS: readonly Spacing[] = ['leading', 'trailing', 'linspace', 'quadratic'];
 
 /** numpy.round: halves go to the even neighbour. */
 export function roundHalfEven(x: number): number {
@@ -43,10 +47,29 @@ export function spacedTimesteps(T: number, n: number, spacing: Spacing = 'traili
       for (let i = n - 1; i >= 0; i--) out.push(i === n - 1 ? T - 1 : roundHalfEven(i * step));
       break;
     }
+    case 'quadratic':
+      return quadraticTimesteps(T, n);
     default:
       throw new InvalidArgumentError(`timestep spacing must be one of ${SPACINGS.join(', ')}; got '${spacing as string}'`);
   }
   return out;
+}
+
+/** The 'quadratic' list (see the header), in integer arithmetic so that no square lands a hair below an integer. */
+function quadraticTimesteps(T: number, n: number): number[] {
+  if (n === 1) return [T - 1];
+  const m = n - 1;
+  if ((T - 1) * m * m > Number.MAX_SAFE_INTEGER) {
+    throw new InvalidArgumentError(`quadratic spacing needs (T − 1)·(n − 1)² ≤ 2^53 for exact steps, got T = ${T}, n = ${n}`);
+  }
+  const ascending: number[] = [];
+  for (let k = 0; k <= m; k++) {
+    const num = (T - 1) * k * k; // an exact integer (checked above), so ⌊num / m²⌋ is exact too
+    const t = (num - (num % (m * m))) / (m * m);
+    // t_k ≥ t_{k−1} + 1 keeps the steps distinct; t_m = T − 1 still holds because ⌊(T−1)s²⌋ + m(1−s) ≤ T−1 for m ≤ T−1.
+    ascending.push(k === 0 ? t : Math.max(t, ascending[k - 1] + 1));
+  }
+  return ascending.reverse();
 }
 
 /** Custom timesteps: non-empty, integers in [0, T), strictly descending (as diffusers requires). */

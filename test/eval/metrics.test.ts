@@ -13,6 +13,7 @@ import {
   GaussianFit,
   splitHalves,
   stratifiedHalves,
+  withinClassSpread,
 } from '../../lib/eval/metrics';
 
 // ---- independent helpers (test side only) ----
@@ -279,5 +280,49 @@ describe('eval/metrics: accuracy and floor bookkeeping', () => {
     const sampleLabels = [0, 0, 0, 1, 1, 2, 3, 3, 3, 3];
     const r = fidWithFloor(gaussianRows(10, [0, 0], [1, 1], rng), sampleLabels, real, labels, 2, { seed: 2 });
     expect(r.floorCount).to.equal(10);
+  });
+});
+
+describe('eval/metrics: within-class spread', () => {
+  /** Independent route: tr Σ = ½ · mean over ordered pairs i ≠ j of ‖x_i − x_j‖² (unbiased covariance). */
+  function halfMeanPairDistance(rows: number[][]): number {
+    let sum = 0;
+    for (const a of rows) for (const b of rows) sum += a.reduce((s, v, j) => s + (v - b[j]) ** 2, 0);
+    return sum / (2 * rows.length * (rows.length - 1));
+  }
+
+  it('by hand: class 0 {(0,0),(2,0)} → 2, class 1 {(1,1),(1,3),(1,5)} → 4, mean 3 (rows interleaved)', () => {
+    const features = [1, 1, 0, 0, 1, 3, 2, 0, 1, 5];
+    expect(withinClassSpread(features, 2, [1, 0, 1, 0, 1])).to.be.closeTo(3, 1e-12);
+    expect(withinClassSpread(new Float32Array(features), 2, new Int32Array([1, 0, 1, 0, 1]))).to.be.closeTo(3, 1e-12);
+  });
+
+  it('equals half the mean squared pairwise distance per class, averaged over the classes present', () => {
+    const rng = makeRng(21);
+    const dim = 5;
+    const labels = Array.from({ length: 60 }, () => Math.floor(rng() * 3) + 4); // classes 4, 5, 6 of 10
+    const rows = labels.map((c) => Array.from({ length: dim }, (_, j) => c * (j + 1) + (1 + j) * normal(rng)));
+    const expected = [4, 5, 6].map((c) => halfMeanPairDistance(rows.filter((_, i) => labels[i] === c))).reduce((a, b) => a + b) / 3;
+    expect(withinClassSpread(rows.flat(), dim, labels)).to.be.closeTo(expected, 1e-9 * expected);
+  });
+
+  it('ignores where each class sits (no cancellation at an offset of 1e6) and is near dim·s² for N(μ_c, s²·I) rows', () => {
+    const rng = makeRng(22);
+    const dim = 4;
+    const labels = Array.from({ length: 2000 }, (_, i) => i % 10);
+    const noise = labels.map(() => Array.from({ length: dim }, () => 0.5 * normal(rng)));
+    const near = withinClassSpread(noise.flat(), dim, labels);
+    const far = withinClassSpread(noise.flatMap((r, i) => r.map((v) => v + 1e6 * (labels[i] + 1))), dim, labels);
+    expect(far).to.be.closeTo(near, 1e-6 * near);
+    expect(near).to.be.closeTo(dim * 0.25, 0.1); // sd of the estimate ≈ 0.25·√(2·4/200)/√10 ≈ 0.016
+  });
+
+  it('rejects ragged rows, a class with one row, NaN features, labels out of range and no rows', () => {
+    expect(() => withinClassSpread([1, 2, 3], 2, [0, 0])).to.throw(ShapeMismatchError, /3 feature values/);
+    expect(() => withinClassSpread([1, 2, 3, 4, 5, 6], 2, [0, 0, 1])).to.throw(InvalidArgumentError, /class 1 has 1 row/);
+    expect(() => withinClassSpread([1, NaN, 3, 4], 2, [0, 0])).to.throw(NonFiniteError, /row 0/);
+    expect(() => withinClassSpread([1, 2, 3, 4], 2, [0, 10])).to.throw(InvalidArgumentError, /0…9/);
+    expect(() => withinClassSpread([1, 2, 3, 4], 0, [0, 0])).to.throw(InvalidArgumentError, /dim/);
+    expect(() => withinClassSpread([], 2, [])).to.throw(InvalidArgumentError, /no rows/);
   });
 });

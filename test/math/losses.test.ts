@@ -124,5 +124,8 @@ describe('math/losses', () => {
     expect(() => diffusionLoss((x) => tf.zeros([x.shape[0], 3]), x0, s, { t: 5 })).to.throw(ShapeMismatchError);
     expect(() => dsmLoss(zero as unknown as ScoreModel, x0, 0)).to.throw(InvalidArgumentError, /sigma/);
     expect(() => dsmLoss(zero as unknown as ScoreModel, x0, [1, 2])).to.throw(ShapeMismatchError);
+    // a NaN seed would silently become a fixed seed: both losses share lib/random's seedStream, which refuses it
+    expect(() => diffusionLoss(zero, x0, s, { seed: NaN })).to.throw(InvalidArgumentError, /seed/);
+    expect(() => dsmLoss(zero as unknown as ScoreModel, x0, 1, { seed: NaN })).to.throw(InvalidArgumentError, /seed/);
   });
 });

@@ -50,18 +50,41 @@ describe('math/samplers', () => {
       expect(spacedTimesteps(10, 10, 'trailing')).to.deep.equal([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
     });
 
-    it('for every n ≤ T: n distinct descending steps in [0, T), starting at T−1 for trailing and linspace', () => {
+    it('for every n ≤ T: n distinct descending steps in [0, T), from T−1 (all but leading), to 0 (linspace, quadratic)', () => {
       for (const T of [1000, 37]) {
         for (let n = 1; n <= T; n++) {
-          for (const sp of ['leading', 'trailing', 'linspace'] as const) {
+          for (const sp of ['leading', 'trailing', 'linspace', 'quadratic'] as const) {
             const ts = spacedTimesteps(T, n, sp);
             expect(ts.length).to.equal(n);
             for (let i = 1; i < n; i++) if (!(ts[i] < ts[i - 1])) throw new Error(`${sp} T=${T} n=${n} not strictly descending: ${ts}`);
             if (ts[n - 1] < 0 || ts[0] > T - 1) throw new Error(`${sp} T=${T} n=${n} out of range`);
             if (sp !== 'leading' && ts[0] !== T - 1) throw new Error(`${sp} T=${T} n=${n} starts at ${ts[0]}`);
+            if ((sp === 'linspace' || sp === 'quadratic') && n > 1 && ts[n - 1] !== 0) throw new Error(`${sp} T=${T} n=${n} ends at ${ts[n - 1]}`);
           }
         }
       }
+    });
+
+    it('quadratic: ⌊(T−1)(k/(n−1))²⌋ (DDIM paper’s τ_i = ⌊c·i²⌋ with c = (T−1)/(n−1)²), dense near t = 0', () => {
+      // Hand-computed: 999·k²/81 for k = 9 … 0 → 999, 789.3, 604.3, 444, 308.3, 197.3, 111, 49.3, 12.3, 0.
+      expect(spacedTimesteps(1000, 10, 'quadratic')).to.deep.equal([999, 789, 604, 444, 308, 197, 111, 49, 12, 0]);
+      // 999·k²/9 for k = 3 … 0: exact integers, where float rounding could land a hair below (111 → 110.999…).
+      expect(spacedTimesteps(1000, 4, 'quadratic')).to.deep.equal([999, 444, 111, 0]);
+      expect(spacedTimesteps(1000, 1, 'quadratic')).to.deep.equal([999]);
+      expect(spacedTimesteps(1000, 2, 'quadratic')).to.deep.equal([999, 0]);
+      // T = 10, n = 6: 9·k²/25 = 9, 5.76, 3.24, 1.44, 0.36, 0 → ⌊·⌋ 9, 5, 3, 1, 0, 0; the collision at the bottom is lifted.
+      expect(spacedTimesteps(10, 6, 'quadratic')).to.deep.equal([9, 5, 3, 2, 1, 0]);
+      expect(spacedTimesteps(10, 10, 'quadratic')).to.deep.equal([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+      // gaps grow with t: each gap at least the one below it, for a list with no collisions
+      const ts = spacedTimesteps(1000, 25, 'quadratic');
+      const gaps = ts.slice(1).map((t, i) => ts[i] - t);
+      for (let i = 1; i < gaps.length; i++) expect(gaps[i - 1]).to.be.at.least(gaps[i] - 1);
+      expect(gaps[0]).to.be.greaterThan(10 * gaps[gaps.length - 1]);
+    });
+
+    it('rejects an unknown spacing by name', () => {
+      expect(() => spacedTimesteps(1000, 10, 'cubic' as never)).to.throw(InvalidArgumentError, /quadratic.*got 'cubic'/);
+      expect(() => spacedTimesteps(2 ** 30, 2 ** 20, 'quadratic')).to.throw(InvalidArgumentError, /2\^53/);
     });
 
     it('rejects step counts outside [1, T] and custom timesteps that are not strictly descending', () => {
