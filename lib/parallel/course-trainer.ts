@@ -1,20 +1,24 @@
 /**
- * lib/train's training step (warm-up LR, gradient clipping by global norm, Adam, EMA, NaN guard) with the gradients
- * computed data-parallel on several threads. The pieces are lib/train's own (drawStepInputs, clipByGlobalNorm,
- * warmupLr, Adam, Ema); only where the gradients come from differs from Trainer.trainStep.
+ * lib/train's training step with the gradients computed data-parallel on several threads. Everything but the gradients
+ * is lib/train's own: drawStepInputs before, applyStepGradients after (NaN guards, clipping, warm-up LR, Adam, EMA,
+ * history), FitLoop around, saveTrainer / openResume for checkpoints.
  */
 import * as tf from '@tensorflow/tfjs';
-import { NonFiniteError } from '../errors';
 import type { ModelConfig } from '../models/index';
 import type { NoiseSchedule } from '../schedule';
-import { Adam, clipByGlobalNorm, warmupLr } from '../train/adam';
+import { Adam } from '../train/adam';
 import { Ema } from '../train/ema';
-import { drawStepInputs, validateTrainConfig, type Batch, type StepResult, type TrainConfig } from '../train/trainer';
+import { openResume, type ResumeOptions } from '../train/state';
+import {
+  applyStepGradients, drawStepInputs, FitLoop, meanOfLast, validateTrainConfig,
+  type Batch, type BatchSource, type FitOptions, type StepResult, type StepState, type TrainConfig,
+} from '../train/trainer';
 import type { ModelReplica } from './model-replica';
 import { modelReplicaSpec } from './model-replica';
 import { DataParallelTrainer, type StepTiming } from './trainer';
 
-export class ParallelCourseTrainer {
+export class ParallelCourseTrainer implements StepState {
+  /** Steps completed so far (= the index of the next step). */
   step = 0;
   readonly lossHistory: number[] = [];
 
@@ -33,10 +37,31 @@ export class ParallelCourseTrainer {
     const parallel = await DataParallelTrainer.create(modelReplicaSpec(modelConfig, schedule), {
       threads,
       microBatch,
-      optimizer: null, // this class applies lib/train's Adam itself
+      optimizer: null, // applyStepGradients applies lib/train's Adam
     });
     const vars = parallel.replica.variables;
     return new ParallelCourseTrainer(parallel, new Adam(vars), new Ema(vars, config.emaDecay), config);
+  }
+
+  /**
+   * Continues a checkpoint written by saveTrainer (from this class or lib/train's Trainer) on `threads` threads:
+   * weights, EMA, Adam moments, step and loss history as saved.
+   */
+  static async resume(file: string, opts: ResumeOptions & { threads?: number; microBatch?: number } = {}): Promise<ParallelCourseTrainer> {
+    const point = openResume(file, opts);
+    const trainer = await ParallelCourseTrainer.create(point.header.model, point.schedule, point.train, opts.threads, opts.microBatch);
+    try {
+      point.restore(trainer); // the workers get the restored weights with the next step's gradients() call
+      return trainer;
+    } catch (e) {
+      await trainer.dispose();
+      throw e;
+    }
+  }
+
+  /** Compute threads, the main one included. */
+  get threads(): number {
+    return this.parallel.threads;
   }
 
   /** The main thread's replica: its model holds the master weights (sample, checkpoint, swap in EMA from here). */
@@ -58,35 +83,39 @@ export class ParallelCourseTrainer {
     const r = this.replica;
     const inputs = drawStepInputs(batch, r.schedule, r.model.numClasses, this.config, this.step);
     tf.dispose([batch.x, batch.y]);
-    const named: Record<string, tf.Tensor> = { x0: inputs.x0, noise: inputs.noise, t: inputs.t };
+    const b = inputs.x0.shape[0];
+    // row i carries seed + i, so each shard (and micro-batch) draws its own dropout masks, new at every step
+    const seeds = tf.tensor1d(Array.from({ length: b }, (_, i) => (inputs.dropoutSeed + i) | 0), 'int32');
+    const named: Record<string, tf.Tensor> = { x0: inputs.x0, noise: inputs.noise, t: inputs.t, dropoutSeed: seeds };
     if (inputs.classes) named.classes = inputs.classes;
     let result;
     try {
       result = await this.parallel.gradients(named);
     } finally {
-      tf.dispose([inputs.x0, inputs.noise, inputs.t, inputs.classes]);
+      tf.dispose([inputs.x0, inputs.noise, inputs.t, inputs.classes, seeds]);
     }
-    const { loss, grads, timing } = result;
-    if (!Number.isFinite(loss)) {
-      tf.dispose(grads);
-      throw new NonFiniteError(`training loss is ${loss} at step ${this.step}: stopping (weights keep the last good step; try a lower lr or gradClip)`);
-    }
-    const clipped = clipByGlobalNorm(grads, this.config.gradClip);
-    tf.dispose(grads);
-    if (!Number.isFinite(clipped.norm)) {
-      tf.dispose(clipped.grads);
-      throw new NonFiniteError(`gradient norm is ${clipped.norm} at step ${this.step}: stopping (weights keep the last good step)`);
-    }
-    const lr = warmupLr(this.step, this.config.lr, this.config.warmupSteps);
-    this.optimizer.apply(clipped.grads, lr);
-    tf.dispose(clipped.grads);
-    this.ema.update();
-    this.lossHistory.push(loss);
-    const out = { step: this.step, loss, gradNorm: clipped.norm, lr, timing };
-    this.step += 1;
-    return out;
+    return { ...applyStepGradients(this, result.grads, result.loss), timing: result.timing };
   }
 
+  /**
+   * Train from the current step to opts.until (default config.steps) with lib/train's fit options (progress, due
+   * checkpoints, early stop), as Trainer.fit does. A worker failure rejects with WorkerError after the last completed
+   * step: weights, optimizer and every checkpoint taken so far are those of that step.
+   */
+  async fit(source: BatchSource, opts: FitOptions = {}): Promise<void> {
+    const loop = new FitLoop(this, opts);
+    while (loop.running()) {
+      if (loop.after(await this.trainStep(source(this.step)))) break;
+    }
+    loop.done();
+  }
+
+  /** Mean loss over the last `n` steps (NaN before the first). */
+  recentLoss(n = 100): number {
+    return meanOfLast(this.lossHistory, n);
+  }
+
+  /** Stops the workers and frees the optimizer, the EMA and the main replica (its model included). */
   async dispose(): Promise<void> {
     this.optimizer.dispose();
     this.ema.dispose();

@@ -1,7 +1,8 @@
 /**
  * A course model (lib/models) as a data-parallel replica: the loss is lib/train's `stepLoss` (ε-MSE for ε-prediction)
- * on pre-drawn inputs { x0, noise, t, classes? }, so that the batch split cannot change what is computed.
- * Dropout masks are drawn per shard (same statistics, not bit-equal to a one-thread run); the reference U-Net has none.
+ * on pre-drawn inputs { x0, noise, t, classes?, dropoutSeed? }, so that the batch split cannot change what is computed.
+ * Dropout masks are drawn per shard from the shard's first dropoutSeed row (same statistics, not bit-equal to a
+ * one-thread run); the course's configs use no dropout.
  */
 import type * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors';
@@ -34,9 +35,10 @@ export function makeModelReplica(options: unknown): ModelReplica {
     schedule,
     variables: model.params.variables(),
     loss(inputs: Record<string, tf.Tensor>): tf.Scalar {
-      const { x0, noise, t, classes } = inputs;
+      const { x0, noise, t, classes, dropoutSeed } = inputs;
       if (!x0 || !noise || !t) throw new InvalidArgumentError(`model replica: inputs need x0, noise and t; got ${Object.keys(inputs)}`);
-      return stepLoss(model, schedule, { x0, noise, t: t as tf.Tensor1D, classes: classes as tf.Tensor1D | undefined, dropoutSeed: 0 });
+      const seed = dropoutSeed ? dropoutSeed.dataSync()[0] >>> 0 : 0;
+      return stepLoss(model, schedule, { x0, noise, t: t as tf.Tensor1D, classes: classes as tf.Tensor1D | undefined, dropoutSeed: seed });
     },
     apply(inputs: Record<string, tf.Tensor>): tf.Tensor {
       const { x, t, classes } = inputs;

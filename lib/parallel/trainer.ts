@@ -224,6 +224,11 @@ export class DataParallelTrainer {
     return new DataParallelTrainer(replica, threads, optimizer, workers, weightsBuffer, ownsOptimizer, mb);
   }
 
+  /** The worker threads (threads − 1 of them), e.g. to watch their resource use; terminating one fails the next step. */
+  get workerThreads(): readonly Worker[] {
+    return this.workers.map((h) => h.worker);
+  }
+
   /**
    * The full-batch mean loss and its gradients (variable order), computed in shards on all threads.
    * Does not change the weights. The caller owns the returned tensors.

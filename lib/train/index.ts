@@ -1,10 +1,12 @@
 /**
  * Training: data → loss → gradients → Adam → EMA → checkpoint.
- *   trainer     Trainer (warm-up, clipping, EMA, class dropout, NaN guard, loss history), stepLoss, drawStepInputs
+ *   trainer     Trainer (warm-up, clipping, EMA, class dropout, NaN guard, loss history), stepLoss, drawStepInputs;
+ *               applyStepGradients (a step's tail after the gradients) and FitLoop (progress, checkpoints, early stop),
+ *               shared with lib/parallel's ParallelCourseTrainer
  *   adam / ema  the optimizer and the weight average, with state that checkpoints can save exactly
  *   data        epochSource: the batch of step n as a pure function of (seed, n), so resumption is exact
  *   checkpoint  the file format (header JSON + float32 blob + SHA-256) and atomic writes
- *   state       saveTrainer / resumeTrainer / loadModel (EMA weights for sampling)
+ *   state       saveTrainer / resumeTrainer / openResume (into any CheckpointableTrainer) / loadModel (EMA weights for sampling)
  *   run-config  configs/<name>.json → model, schedule and train configs
  */
 export * from './adam';

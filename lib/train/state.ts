@@ -1,16 +1,17 @@
 /**
  * Training state ↔ checkpoint file: model config, schedule, step, train config, loss history, weights, EMA weights and
- * Adam moments. `saveTrainer` / `resumeTrainer` round-trip a Trainer exactly; `loadModel` builds a model for sampling
- * (EMA weights by default).
+ * Adam moments. `saveTrainer` / `resumeTrainer` round-trip a Trainer exactly; `openResume` restores the same state into any
+ * trainer of that shape (lib/parallel's ParallelCourseTrainer); `loadModel` builds a model for sampling (EMA weights by
+ * default).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import { CorruptFileError } from '../errors';
+import { CorruptFileError, InvalidArgumentError } from '../errors';
 import { createModel, type DiffusionModel, type ModelConfig } from '../models/index';
 import { NoiseSchedule, type ScheduleJSON } from '../schedule';
-import { readCheckpointFile, type TensorGroup, writeCheckpointFile } from './checkpoint';
-import { Trainer, type TrainConfig } from './trainer';
+import { type CheckpointContents, readCheckpointFile, type TensorGroup, writeCheckpointFile } from './checkpoint';
+import { type StepState, Trainer, type TrainConfig } from './trainer';
 
 /** The checkpoint file inside a checkpoint folder. */
 export const CHECKPOINT_FILE = 'checkpoint.bin';
@@ -42,8 +43,17 @@ export interface SaveOptions {
   meta?: Record<string, unknown>;
 }
 
+/**
+ * What a checkpoint saves and restores: lib/train's Trainer and lib/parallel's ParallelCourseTrainer both have it
+ * (model = the master weights, optimizer and EMA over model.params.variables() in that order).
+ */
+export interface CheckpointableTrainer extends StepState {
+  readonly model: DiffusionModel;
+  readonly schedule: NoiseSchedule;
+}
+
 /** Atomically write the trainer's full state (see checkpoint.ts for the format). */
-export function saveTrainer(file: string, trainer: Trainer, opts: SaveOptions = {}): void {
+export function saveTrainer(file: string, trainer: CheckpointableTrainer, opts: SaveOptions = {}): void {
   const params = trainer.model.params;
   const names = params.names();
   const vars = params.variables();
@@ -107,29 +117,60 @@ export interface ResumeOptions {
   train?: TrainConfig;
 }
 
-/** Rebuild a Trainer exactly as it was saved: weights, EMA, Adam moments and step, loss history. */
-export function resumeTrainer(file: string, opts: ResumeOptions = {}): Trainer {
+/** A checkpoint read for resuming: what to build, and `restore` to put the saved state into the trainer built. */
+export interface ResumePoint {
+  header: CheckpointHeader;
+  /** opts.train, else the stored train config. */
+  train: TrainConfig;
+  schedule: NoiseSchedule;
+  /**
+   * Weights, EMA, Adam moments, step and loss history into `target`, whose model must have been built from
+   * header.model (checked parameter by parameter) and whose step must still be 0.
+   */
+  restore(target: CheckpointableTrainer): void;
+}
+
+/** Read `file` for resuming, checking the header and (opts.expectModel) the model config; nothing is built yet. */
+export function openResume(file: string, opts: ResumeOptions = {}): ResumePoint {
   const source = `checkpoint '${file}'`;
   const c = readCheckpointFile(file);
-  const h = checkHeader(c.header, source);
-  if (opts.expectModel && !sameJson(opts.expectModel, h.model)) {
-    throw new CorruptFileError(`${source}: was trained with model config ${JSON.stringify(h.model)}, but ${JSON.stringify(opts.expectModel)} was asked for`);
+  const header = checkHeader(c.header, source);
+  if (opts.expectModel && !sameJson(opts.expectModel, header.model)) {
+    throw new CorruptFileError(`${source}: was trained with model config ${JSON.stringify(header.model)}, but ${JSON.stringify(opts.expectModel)} was asked for`);
   }
-  const train = opts.train ?? h.train;
+  const train = opts.train ?? header.train;
   if (!train) throw new CorruptFileError(`${source}: has no train config (weights-only checkpoints cannot resume)`);
-  const model = createModel(h.model);
+  return { header, train, schedule: NoiseSchedule.fromJSON(header.schedule), restore: (target) => restoreInto(target, c, header, source) };
+}
+
+function restoreInto(target: CheckpointableTrainer, c: CheckpointContents, h: CheckpointHeader, source: string): void {
+  if (target.step !== 0 || target.lossHistory.length !== 0) {
+    throw new InvalidArgumentError(`resume from ${source}: the trainer must be fresh (step 0), it is at step ${target.step}`);
+  }
+  if (!sameJson(target.model.config, h.model)) {
+    throw new InvalidArgumentError(`resume from ${source}: the trainer's model config ${JSON.stringify(target.model.config)} differs from the checkpoint's`);
+  }
+  const model = target.model;
+  // read every group before changing anything: a bad file leaves the target as it was
+  const params = valuesFor(model, c.groups.params, 'params', source);
+  const ema = valuesFor(model, c.groups.ema, 'ema', source);
+  const m = valuesFor(model, c.groups['adam.m'], 'adam.m', source);
+  const v = valuesFor(model, c.groups['adam.v'], 'adam.v', source);
+  model.params.load(new Map(model.params.names().map((n, i) => [n, params[i]])));
+  target.optimizer.setState({ step: h.adamStep ?? h.step, m, v });
+  target.ema.setValues(ema, h.emaUpdates ?? h.step);
+  target.step = h.step;
+  target.lossHistory.push(...(h.lossHistory ?? []));
+}
+
+/** Rebuild a Trainer exactly as it was saved: weights, EMA, Adam moments and step, loss history. */
+export function resumeTrainer(file: string, opts: ResumeOptions = {}): Trainer {
+  const point = openResume(file, opts);
+  const model = createModel(point.header.model);
   let trainer: Trainer | undefined;
   try {
-    const params = valuesFor(model, c.groups.params, 'params', source);
-    const ema = valuesFor(model, c.groups.ema, 'ema', source);
-    const m = valuesFor(model, c.groups['adam.m'], 'adam.m', source);
-    const v = valuesFor(model, c.groups['adam.v'], 'adam.v', source);
-    model.params.load(new Map(model.params.names().map((n, i) => [n, params[i]])));
-    trainer = new Trainer(model, NoiseSchedule.fromJSON(h.schedule), train);
-    trainer.optimizer.setState({ step: h.adamStep ?? h.step, m, v });
-    trainer.ema.setValues(ema, h.emaUpdates ?? h.step);
-    trainer.step = h.step;
-    trainer.lossHistory.push(...(h.lossHistory ?? []));
+    trainer = new Trainer(model, point.schedule, point.train);
+    point.restore(trainer);
     return trainer;
   } catch (e) {
     trainer?.dispose();

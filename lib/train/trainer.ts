@@ -125,7 +125,97 @@ export interface FitOptions {
   progress?: boolean | string;
 }
 
-export class Trainer {
+/**
+ * What one optimizer step updates besides the weights: the state shared by lib/train's Trainer and lib/parallel's
+ * ParallelCourseTrainer (which differ only in where the gradients come from).
+ */
+export interface StepState {
+  readonly config: TrainConfig;
+  readonly optimizer: Adam;
+  readonly ema: Ema;
+  readonly lossHistory: number[];
+  /** Steps completed so far (= the index of the next step); applyStepGradients advances it. */
+  step: number;
+}
+
+/**
+ * The tail of a training step, given the batch's mean `loss` and its gradients `grads` (in the order of the optimizer's
+ * variables; disposed here in every case): NaN guard on the loss, clipping by global norm, NaN guard on the norm,
+ * warm-up learning rate, Adam, EMA, loss history, step + 1. A non-finite loss or norm throws NonFiniteError before any
+ * weight, moment or EMA changes, so the last good state (and checkpoint) survives.
+ */
+export function applyStepGradients(state: StepState, grads: tf.Tensor[], loss: number): StepResult {
+  const { config } = state;
+  if (!Number.isFinite(loss)) {
+    tf.dispose(grads);
+    throw new NonFiniteError(`training loss is ${loss} at step ${state.step}: stopping (weights and checkpoints keep the last good step; try a lower lr or gradClip)`);
+  }
+  const clipped = clipByGlobalNorm(grads, config.gradClip);
+  tf.dispose(grads);
+  if (!Number.isFinite(clipped.norm)) {
+    tf.dispose(clipped.grads);
+    throw new NonFiniteError(`gradient norm is ${clipped.norm} at step ${state.step}: stopping (weights keep the last good step)`);
+  }
+  const lr = warmupLr(state.step, config.lr, config.warmupSteps);
+  state.optimizer.apply(clipped.grads, lr);
+  tf.dispose(clipped.grads);
+  state.ema.update();
+  state.lossHistory.push(loss);
+  const result = { step: state.step, loss, gradNorm: clipped.norm, lr };
+  state.step += 1;
+  return result;
+}
+
+/** Mean of the last `n` losses (NaN before the first). */
+export function meanOfLast(history: readonly number[], n: number): number {
+  const h = history.slice(-n);
+  return h.length ? h.reduce((s, v) => s + v, 0) / h.length : NaN;
+}
+
+/**
+ * The bookkeeping of a fit loop around any step function, sync or async (Trainer.fit / fitAsync,
+ * ParallelCourseTrainer.fit): progress bar, progress events, due checkpoints, early stop.
+ *   const loop = new FitLoop(state, opts); while (loop.running()) { if (loop.after(step())) break; } loop.done();
+ */
+export class FitLoop {
+  private readonly until: number;
+  private readonly start: number;
+  private readonly t0 = Date.now();
+  private readonly bar?: ReturnType<typeof progressBar>;
+
+  constructor(private readonly state: StepState, private readonly opts: FitOptions) {
+    this.until = opts.until ?? state.config.steps;
+    this.start = state.step;
+    this.bar = opts.progress
+      ? progressBar({ total: this.until, label: typeof opts.progress === 'string' ? opts.progress : 'train' })
+      : undefined;
+  }
+
+  /** True while steps remain before `until`. */
+  running(): boolean {
+    return this.state.step < this.until;
+  }
+
+  /** Report step `r` (already applied); returns true when the run should end now (its checkpoint has been taken). */
+  after(r: StepResult): boolean {
+    const { state, opts, until } = this;
+    const done = state.step - this.start;
+    const sec = (Date.now() - this.t0) / 1000;
+    const stepsPerSec = sec > 0 ? done / sec : 0;
+    this.bar?.update(state.step, { loss: r.loss, avg100: meanOfLast(state.lossHistory, 100) });
+    opts.onStep?.({ ...r, total: until, stepsPerSec, etaSec: stepsPerSec > 0 ? (until - state.step) / stepsPerSec : Infinity });
+    const stop = opts.shouldStop?.() ?? false;
+    const every = state.config.checkpointEvery;
+    if (opts.onCheckpoint && ((every > 0 && state.step % every === 0) || state.step === until || stop)) opts.onCheckpoint(state.step);
+    return stop;
+  }
+
+  done(): void {
+    this.bar?.done({ avg100: meanOfLast(this.state.lossHistory, 100) });
+  }
+}
+
+export class Trainer implements StepState {
   readonly optimizer: Adam;
   readonly ema: Ema;
   readonly lossHistory: number[] = [];
@@ -157,24 +247,7 @@ export class Trainer {
       tf.dispose(Object.values(grads));
       throw new InvalidArgumentError(`no gradient reaches parameter(s) ${missing.join(', ')}: every parameter must affect the loss`);
     }
-    if (!Number.isFinite(loss)) {
-      tf.dispose(ordered);
-      throw new NonFiniteError(`training loss is ${loss} at step ${this.step}: stopping (weights and checkpoints keep the last good step; try a lower lr or gradClip)`);
-    }
-    const clipped = clipByGlobalNorm(ordered, this.config.gradClip);
-    tf.dispose(ordered);
-    if (!Number.isFinite(clipped.norm)) {
-      tf.dispose(clipped.grads);
-      throw new NonFiniteError(`gradient norm is ${clipped.norm} at step ${this.step}: stopping (weights keep the last good step)`);
-    }
-    const lr = warmupLr(this.step, this.config.lr, this.config.warmupSteps);
-    this.optimizer.apply(clipped.grads, lr);
-    tf.dispose(clipped.grads);
-    this.ema.update();
-    this.lossHistory.push(loss);
-    const result = { step: this.step, loss, gradNorm: clipped.norm, lr };
-    this.step += 1;
-    return result;
+    return applyStepGradients(this, ordered, loss);
   }
 
   /** Train from the current step to `until` (default config.steps), calling back for progress and checkpoints. */
@@ -194,32 +267,18 @@ export class Trainer {
 
   /** The loop shared by fit and fitAsync: one step per iteration. */
   private *steps(source: BatchSource, opts: FitOptions): Generator<void> {
-    const until = opts.until ?? this.config.steps;
-    const start = this.step;
-    const t0 = Date.now();
-    const bar = opts.progress
-      ? progressBar({ total: until, label: typeof opts.progress === 'string' ? opts.progress : 'train' })
-      : undefined;
-    const every = this.config.checkpointEvery;
-    while (this.step < until) {
-      const r = this.trainStep(source(this.step));
-      const done = this.step - start;
-      const sec = (Date.now() - t0) / 1000;
-      const stepsPerSec = sec > 0 ? done / sec : 0;
-      bar?.update(this.step, { loss: r.loss, avg100: this.recentLoss() });
-      opts.onStep?.({ ...r, total: until, stepsPerSec, etaSec: stepsPerSec > 0 ? (until - this.step) / stepsPerSec : Infinity });
-      const stop = opts.shouldStop?.() ?? false;
-      if (opts.onCheckpoint && ((every > 0 && this.step % every === 0) || this.step === until || stop)) opts.onCheckpoint(this.step);
+    const loop = new FitLoop(this, opts);
+    while (loop.running()) {
+      const stop = loop.after(this.trainStep(source(this.step)));
       if (stop) break;
       yield;
     }
-    bar?.done({ avg100: this.recentLoss() });
+    loop.done();
   }
 
   /** Mean loss over the last `n` steps (NaN before the first). */
   recentLoss(n = 100): number {
-    const h = this.lossHistory.slice(-n);
-    return h.length ? h.reduce((s, v) => s + v, 0) / h.length : NaN;
+    return meanOfLast(this.lossHistory, n);
   }
 
   /** EMA weights by parameter name (what sampling should use). */

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { ParallelCourseTrainer, parallelDenoiser } from '../../lib/parallel';
+import { makeModelReplica, ParallelCourseTrainer, parallelDenoiser } from '../../lib/parallel';
 import { ddimSample } from '../../lib/samplers';
 import { UNet, type UNetConfig } from '../../lib/models';
 import { NoiseSchedule } from '../../lib/schedule';
-import { DEFAULT_TRAIN, Trainer, type Batch, type TrainConfig } from '../../lib/train/trainer';
+import { DEFAULT_TRAIN, stepLoss, Trainer, type Batch, type TrainConfig } from '../../lib/train/trainer';
 
 // A tiny class-conditional U-Net with attention: every layer kind of the reference model, in milliseconds.
 const TINY: UNetConfig = {
@@ -104,5 +104,35 @@ describe('parallel: ParallelCourseTrainer (2 threads) vs lib/train Trainer (1 th
     } finally {
       await par.dispose();
     }
+  });
+
+  it('the replica draws dropout masks from its shard\'s first dropoutSeed row (new masks every step and shard)', () => {
+    const schedule = NoiseSchedule.linear(100);
+    const config = { ...TINY, dropout: 0.5 };
+    const replica = makeModelReplica({ config, schedule: schedule.toJSON() });
+    const before = tf.memory().numTensors;
+    const x0 = tf.randomUniform([3, 8, 8, 1], -1, 1, 'float32', 1);
+    const noise = tf.randomNormal([3, 8, 8, 1], 0, 1, 'float32', 2);
+    const t = tf.tensor1d([5, 50, 95], 'int32');
+    const classes = tf.tensor1d([1, 2, 10], 'int32');
+    const lossWith = (seed?: number) => {
+      const seeds = seed === undefined ? undefined : tf.tensor1d([seed, seed + 1, seed + 2], 'int32');
+      const l = replica.loss(seeds ? { x0, noise, t, classes, dropoutSeed: seeds } : { x0, noise, t, classes });
+      const v = l.dataSync()[0];
+      tf.dispose([l, seeds]);
+      return v;
+    };
+    const direct = (dropoutSeed: number) => {
+      const l = stepLoss(replica.model, schedule, { x0, noise, t, classes, dropoutSeed });
+      const v = l.dataSync()[0];
+      l.dispose();
+      return v;
+    };
+    expect(lossWith(7)).to.equal(direct(7));
+    expect(lossWith(7)).to.not.equal(lossWith(8)); // dropout 0.5: different masks, different loss
+    expect(lossWith()).to.equal(direct(0));
+    tf.dispose([x0, noise, t, classes]);
+    expect(tf.memory().numTensors).to.equal(before);
+    replica.dispose?.();
   });
 });

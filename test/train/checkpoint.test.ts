@@ -3,11 +3,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { CorruptFileError } from '../../lib/errors';
+import { CorruptFileError, InvalidArgumentError } from '../../lib/errors';
 import type { UNetConfig } from '../../lib/models';
 import { NoiseSchedule } from '../../lib/schedule';
 import {
-  decodeCheckpoint, DEFAULT_TRAIN, encodeCheckpoint, loadModel, readCheckpointFile, resumeTrainer, saveTrainer, Trainer,
+  decodeCheckpoint, DEFAULT_TRAIN, encodeCheckpoint, loadModel, openResume, readCheckpointFile, resumeTrainer, saveTrainer, Trainer,
   writeCheckpointFile, type Batch,
 } from '../../lib/train';
 import { UNet } from '../../lib/models';
@@ -112,5 +112,29 @@ describe('train: checkpoints', () => {
     expect(() => loadModel(file)).to.throw(CorruptFileError, new RegExp(`ema/${name.replace(/\./g, '\\.')}' has shape`));
     for (const m of [ema.model, raw.model, t.model]) m.dispose();
     t.dispose();
+  });
+  it('openResume restores only into a fresh trainer of the same model, and changes nothing when it refuses', () => {
+    const before = tf.memory().numTensors;
+    const schedule = NoiseSchedule.linear(50);
+    const train = { ...DEFAULT_TRAIN, steps: 4, batchSize: 4, warmupSteps: 0, seed: 1 };
+    const a = new Trainer(new UNet(TINY), schedule, train);
+    a.trainStep(batchAt(0));
+    const file = path.join(dir, 'checkpoint.bin');
+    saveTrainer(file, a);
+    const point = openResume(file);
+    expect(point.header.step).to.equal(1);
+    expect(point.train).to.deep.equal(train);
+    expect(() => point.restore(a)).to.throw(InvalidArgumentError, /must be fresh \(step 0\), it is at step 1/);
+    const other = new Trainer(new UNet({ ...TINY, seed: 3, widths: [4, 12] }), schedule, train);
+    const w = other.model.params.snapshot();
+    expect(() => point.restore(other)).to.throw(InvalidArgumentError, /model config .* differs from the checkpoint's/);
+    expect(other.step).to.equal(0);
+    for (const [k, v] of other.model.params.snapshot()) expect(Array.from(v), k).to.deep.equal(Array.from(w.get(k)!));
+    const fresh = new Trainer(new UNet(TINY), schedule, train);
+    point.restore(fresh);
+    expect(fresh.step).to.equal(1);
+    expect(fresh.lossHistory).to.deep.equal(a.lossHistory);
+    for (const t of [a, other, fresh]) { t.dispose(); t.model.dispose(); }
+    expect(tf.memory().numTensors).to.equal(before);
   });
 });
