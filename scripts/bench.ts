@@ -304,16 +304,16 @@ async function runChild(args: Args): Promise<ChildResult> {
   };
   if (quick) {
     const k = 5;
-    result.ddim50Ms = (wall(() => ddimSample(den, sampleShape(bm.model, BATCH), schedule, { steps: k, seed: 1, classes })) / k) * 50;
+    result.ddim50Ms = (wall(() => ddimSample(den, sampleShape(bm.model, BATCH), schedule, { predictionType: bm.model.predictionType, steps: k, seed: 1, classes })) / k) * 50;
     result.ddim50Estimated = true;
   } else {
-    result.ddim50Ms = wall(() => ddimSample(den, sampleShape(bm.model, BATCH), schedule, { steps: 50, seed: 1, classes }));
+    result.ddim50Ms = wall(() => ddimSample(den, sampleShape(bm.model, BATCH), schedule, { predictionType: bm.model.predictionType, steps: 50, seed: 1, classes }));
     result.ddim50Estimated = false;
   }
   // DDPM's per-step work equals the full run's (one forward + a few elementwise ops): 1000 steps at batch 64 would take
   // ~15 min here, so the per-step time of a 10-step run is scaled up, and the table says "est."
   const k = 10;
-  result.ddpm1000Ms = (wall(() => ddpmSample(den, sampleShape(bm.model, BATCH), schedule, { steps: k, seed: 2, classes })) / k) * 1000;
+  result.ddpm1000Ms = (wall(() => ddpmSample(den, sampleShape(bm.model, BATCH), schedule, { predictionType: bm.model.predictionType, steps: k, seed: 2, classes })) / k) * 1000;
   result.ddpm1000Estimated = true;
 
   if (parallel) {
@@ -339,7 +339,7 @@ async function runChild(args: Args): Promise<ChildResult> {
     const counts: number[] = [];
     const before = tf.memory().numTensors;
     const r = ddpmSample(den, sampleShape(bm.model, 1), schedule, {
-      steps: n, seed: 3, classes: classes?.slice(0, 1), onStep: () => counts.push(tf.memory().numTensors),
+      predictionType: bm.model.predictionType, steps: n, seed: 3, classes: classes?.slice(0, 1), onStep: () => counts.push(tf.memory().numTensors),
     });
     r.sample.dispose();
     result.leakSample = { steps: n, batch: 1, first: counts[0], last: counts[counts.length - 1], min: Math.min(...counts), max: Math.max(...counts) };

@@ -27,6 +27,11 @@ export function pickTimesteps(seed: number, n: number, T: number, salt = 0): num
   return Array.from({ length: n }, (_, i) => (r + i * 7 + 3) % T);
 }
 
+/** One seeded step in 1 … T−2, for case lists that already test t = 0 and t = T−1 (so no case is listed twice). */
+export function pickInteriorTimestep(seed: number, T: number, salt = 0): number {
+  return 1 + pickTimesteps(seed, 1, Math.max(1, T - 2), salt)[0];
+}
+
 /** A seeded batch of small "images" [b, 4, 4, 1]. */
 export function caseImages(b: number, seed: number): tf.Tensor4D {
   return tf.randomNormal([b, 4, 4, 1], 0, 1, 'float32', seed) as tf.Tensor4D;
@@ -52,7 +57,7 @@ export const forwardStepSpec: ExerciseSpec = {
     caseSchedules().forEach(({ name, schedule }, k) => {
       const betas = Array.from(schedule.betas);
       const T = schedule.T;
-      const ts = [pickTimesteps(seed, 1, T, k)[0], 0, T - 1];
+      const ts = [pickInteriorTimestep(seed, T, k), 0, T - 1];
       ts.forEach((t, j) => {
         const s = seed * 100 + k * 10 + j * 2;
         cases.push({ name: `${name}, t = ${t}${t === 0 ? ' (first step)' : t === T - 1 ? ' (last step)' : ''}`, args: [caseImages(3, s), t, caseImages(3, s + 1), betas] });

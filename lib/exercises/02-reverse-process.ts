@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { posterior } from '../forward';
 import { x0FromEpsilon } from '../param';
 import { NoiseSchedule } from '../schedule';
-import { caseImages, caseSchedules, pickTimesteps, scheduleFromAlphasCumprod } from './01-forward-process';
+import { caseImages, caseSchedules, pickInteriorTimestep, scheduleFromAlphasCumprod } from './01-forward-process';
 import type { CheckCase, ExerciseSpec, Value } from './types';
 
 const asT = (v: Value) => v as tf.Tensor;
@@ -18,7 +18,7 @@ function imageCases(seed: number, salt: number): CheckCase[] {
   caseSchedules().forEach(({ name, schedule }, k) => {
     const T = schedule.T;
     const abar = Array.from(schedule.alphasCumprod);
-    [pickTimesteps(seed, 1, T, k + salt)[0], 0, T - 1].forEach((t, j) => {
+    [pickInteriorTimestep(seed, T, k + salt), 0, T - 1].forEach((t, j) => {
       const s = seed * 100 + salt * 20 + k * 10 + j * 2;
       const label = t === 0 ? ' (first step: ᾱ_{t−1} = 1)' : t === T - 1 ? ' (last step)' : '';
       cases.push({ name: `${name}, t = ${t}${label}`, args: [caseImages(3, s), caseImages(3, s + 1), t, abar] });

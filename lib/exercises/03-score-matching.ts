@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { gaussianMixture } from '../data/toy2d';
 import { dsmLoss } from '../losses';
 import { scoreFromEpsilon } from '../param';
-import { caseImages, caseSchedules, pickTimesteps, scheduleFromAlphasCumprod } from './01-forward-process';
+import { caseImages, caseSchedules, pickInteriorTimestep, scheduleFromAlphasCumprod } from './01-forward-process';
 import type { CheckCase, ExerciseSpec, Value } from './types';
 
 const asT = (v: Value) => v as tf.Tensor;
@@ -86,7 +86,7 @@ export const scoreFromEpsSpec: ExerciseSpec = {
     const cases: CheckCase[] = [];
     caseSchedules().forEach(({ name, schedule }, k) => {
       const abar = Array.from(schedule.alphasCumprod);
-      [pickTimesteps(seed, 1, schedule.T, k + 9)[0], 0, schedule.T - 1].forEach((t, j) => {
+      [pickInteriorTimestep(seed, schedule.T, k + 9), 0, schedule.T - 1].forEach((t, j) => {
         cases.push({ name: `${name}, t = ${t}`, args: [caseImages(2, seed * 100 + 70 + k * 10 + j), t, abar] });
       });
     });

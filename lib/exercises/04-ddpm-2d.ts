@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { perExampleMse } from '../losses';
 import { DDPMScheduler } from '../samplers/ddpm';
 import { NoiseSchedule } from '../schedule';
-import { caseSchedules, pickTimesteps } from './01-forward-process';
+import { caseSchedules, pickInteriorTimestep } from './01-forward-process';
 import type { CheckCase, ExerciseSpec, Value } from './types';
 
 const asT = (v: Value) => v as tf.Tensor;
@@ -67,7 +67,7 @@ export const ancestralStepSpec: ExerciseSpec = {
     const cases: CheckCase[] = [];
     caseSchedules().forEach(({ name, schedule }, k) => {
       const betas = Array.from(schedule.betas);
-      [pickTimesteps(seed, 1, schedule.T, k + 11)[0], schedule.T - 1, 0].forEach((t, j) => {
+      [pickInteriorTimestep(seed, schedule.T, k + 11), schedule.T - 1, 0].forEach((t, j) => {
         const s = seed * 100 + 80 + k * 10 + j * 3;
         const label = t === 0 ? ' (last step: no noise)' : t === schedule.T - 1 ? ' (first step, from pure noise)' : '';
         cases.push({ name: `${name}, t = ${t}${label}`, args: [pts(4, s), pts(4, s + 1), t, betas, pts(4, s + 2)] });

@@ -3,6 +3,8 @@
  *
  *   selfCheck(qSampleSpec, q_sample);          // in the cell after the exercise
  *
+ * `selfCheck` returns nothing, so the cell shows only its report (tslab would echo a returned `true`);
+ * `selfCheckPassed` prints the same and returns whether every case passed, for code that needs the verdict.
  * `runChecks` is the same without printing (tests assert that every `spec.wrong` answer fails at least one case);
  * the grader uses `runCase`'s pieces (`callIsolated`, `compareValues`) on hidden cases too.
  * Every tensor made here (cases, reference results, the learner's intermediates and results) is disposed.
@@ -147,10 +149,9 @@ export interface SelfCheckOptions extends CheckOptions {
 }
 
 /**
- * The self-check cell: prints one line per case (✔ or ✘ with the reason), then the hint if anything failed.
- * Returns true when every case passed.
+ * Print one line per case (✔ or ✘ with the reason), then the hint if anything failed; true when every case passed.
  */
-export function selfCheck(spec: ExerciseSpec, fn: (...args: any[]) => unknown, opts: SelfCheckOptions = {}): boolean {
+export function selfCheckPassed(spec: ExerciseSpec, fn: (...args: any[]) => unknown, opts: SelfCheckOptions = {}): boolean {
   const log = opts.log ?? ((line: string) => console.log(line));
   const label = `${spec.functionName} (exercise ${spec.id})`;
   if (typeof fn !== 'function') {
@@ -171,4 +172,9 @@ export function selfCheck(spec: ExerciseSpec, fn: (...args: any[]) => unknown, o
   log(`${failed} of ${results.length} checks of ${label} failed.`);
   log(`Hint: ${spec.hint}`);
   return false;
+}
+
+/** The self-check cell: prints selfCheckPassed's report and returns nothing, so the cell shows no stray value. */
+export function selfCheck(spec: ExerciseSpec, fn: (...args: any[]) => unknown, opts: SelfCheckOptions = {}): void {
+  selfCheckPassed(spec, fn, opts);
 }

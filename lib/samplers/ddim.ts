@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors';
 import { posteriorCoefficients, type NoiseSchedule } from '../schedule';
-import { runSampler, runSamplerAsync, type SamplerRun } from './loop';
+import type { PredictionType } from '../param';
+import { requirePredictionType, runSampler, runSamplerAsync, type SamplerRun } from './loop';
 import { BaseScheduler, type SchedulerConfig } from './scheduler';
 import type { Denoiser, SampleResult, SamplerOptions, Scheduler, StepOutput } from './types';
 
@@ -49,6 +50,7 @@ export class DDIMScheduler extends BaseScheduler implements Scheduler {
 }
 
 export interface DDIMSampleOptions extends SamplerOptions, DDIMConfig {
+  predictionType: PredictionType;
   /** Number of steps ≤ T (default 50, or T if smaller). */
   steps?: number;
   /** Explicit strictly descending timesteps (overrides steps/spacing). */
@@ -56,14 +58,15 @@ export interface DDIMSampleOptions extends SamplerOptions, DDIMConfig {
 }
 
 function makeRun(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDIMSampleOptions): SamplerRun {
+  requirePredictionType(opts);
   const scheduler = new DDIMScheduler(schedule, opts).setTimesteps(opts.timesteps ?? opts.steps ?? Math.min(50, schedule.T));
   return { model, scheduler, shape, opts };
 }
 
-export function ddimSample(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDIMSampleOptions = {}): SampleResult {
+export function ddimSample(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDIMSampleOptions): SampleResult {
   return runSampler(makeRun(model, shape, schedule, opts));
 }
 
-export function ddimSampleAsync(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDIMSampleOptions = {}): Promise<SampleResult> {
+export function ddimSampleAsync(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDIMSampleOptions): Promise<SampleResult> {
   return runSamplerAsync(makeRun(model, shape, schedule, opts));
 }

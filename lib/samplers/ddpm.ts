@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors';
 import { posteriorCoefficients, type NoiseSchedule } from '../schedule';
-import { runSampler, runSamplerAsync, type SamplerRun } from './loop';
+import type { PredictionType } from '../param';
+import { requirePredictionType, runSampler, runSamplerAsync, type SamplerRun } from './loop';
 import { BaseScheduler, type SchedulerConfig } from './scheduler';
 import type { Denoiser, SampleResult, SamplerOptions, Scheduler, StepOutput } from './types';
 import type { Spacing } from './timesteps';
@@ -55,22 +56,24 @@ export class DDPMScheduler extends BaseScheduler implements Scheduler {
 }
 
 export interface DDPMSampleOptions extends SamplerOptions, DDPMConfig {
+  predictionType: PredictionType;
   /** Number of steps (default T: every step). */
   steps?: number;
   spacing?: Spacing;
 }
 
 function makeRun(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDPMSampleOptions): SamplerRun {
+  requirePredictionType(opts);
   const scheduler = new DDPMScheduler(schedule, opts).setTimesteps(opts.steps ?? schedule.T);
   return { model, scheduler, shape, opts };
 }
 
 /** Ancestral DDPM sampling of `shape` (e.g. [16, 28, 28, 1]) from N(0, I). */
-export function ddpmSample(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDPMSampleOptions = {}): SampleResult {
+export function ddpmSample(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDPMSampleOptions): SampleResult {
   return runSampler(makeRun(model, shape, schedule, opts));
 }
 
 /** As ddpmSample, yielding to the event loop between steps (live progress in notebooks). */
-export function ddpmSampleAsync(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDPMSampleOptions = {}): Promise<SampleResult> {
+export function ddpmSampleAsync(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDPMSampleOptions): Promise<SampleResult> {
   return runSamplerAsync(makeRun(model, shape, schedule, opts));
 }

@@ -51,6 +51,15 @@ export function assertFinite(x: tf.Tensor, where: string): void {
 }
 
 /** The model as the loop calls it: with guidance, with plain class labels, or unconditional. */
+/** Samplers take the model's prediction type explicitly (see SamplerOptions.predictionType): a clear error if it is missing. */
+export function requirePredictionType(opts: { predictionType?: string } | undefined): void {
+  if (opts === undefined || opts.predictionType === undefined) {
+    throw new InvalidArgumentError(
+      "sampler options need predictionType ('epsilon' | 'x0' | 'v'): pass the model's own, e.g. { predictionType: model.predictionType }",
+    );
+  }
+}
+
 export function conditioned(model: Denoiser, opts: SamplerOptions): (x: tf.Tensor, t: tf.Tensor1D) => tf.Tensor {
   if (opts.guidance) return guidedDenoiser(model, opts.guidance);
   const classes = opts.classes;

@@ -33,8 +33,11 @@ export interface SamplerOptions {
   returnTrajectory?: boolean | number;
   /** Clip the predicted x0 to [−c, c] (true: c = 1, the data range of images) before the update. */
   clipX0?: boolean | number;
-  /** What the model predicts (default 'epsilon'). */
-  predictionType?: PredictionType;
+  /**
+   * What the model predicts — required, never defaulted: sampling a v- or x0-model as if it predicted ε gives speckled,
+   * half-formed samples without any error (pass `model.predictionType`).
+   */
+  predictionType: PredictionType;
   /** Class labels [B] for a conditional model without guidance. */
   classes?: number[] | tf.Tensor1D;
   guidance?: GuidanceOptions;

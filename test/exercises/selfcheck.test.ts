@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { runChecks, selfCheck } from '../../lib/exercises/selfcheck';
+import { runChecks, selfCheck, selfCheckPassed } from '../../lib/exercises/selfcheck';
 import { fixtureSpecs, qSampleSpec, cfgSpec } from '../grading/fixtures/specs';
 import type { Value } from '../../lib/exercises/types';
 
@@ -26,14 +26,22 @@ describe('exercises/selfcheck', () => {
 
   it('prints one ✔ line per case and a summary', () => {
     const { lines, log } = capture();
-    expect(selfCheck(qSampleSpec, qSampleSpec.reference, { log })).to.equal(true);
+    expect(selfCheckPassed(qSampleSpec, qSampleSpec.reference, { log })).to.equal(true);
     expect(lines.filter((l) => l.startsWith('✔'))).to.have.length(3);
     expect(lines[lines.length - 1]).to.contain('All 3 checks');
   });
 
+  it('selfCheck prints the same report and returns nothing (a notebook cell shows no stray value)', () => {
+    const a = capture();
+    const b = capture();
+    expect(selfCheck(qSampleSpec, qSampleSpec.reference, { log: a.log })).to.equal(undefined);
+    selfCheckPassed(qSampleSpec, qSampleSpec.reference, { log: b.log });
+    expect(a.lines).to.deep.equal(b.lines);
+  });
+
   it('prints the reason and the hint on failure', () => {
     const { lines, log } = capture();
-    expect(selfCheck(cfgSpec, cfgSpec.wrong.wrongSign, { log })).to.equal(false);
+    expect(selfCheckPassed(cfgSpec, cfgSpec.wrong.wrongSign, { log })).to.equal(false);
     expect(lines[0]).to.match(/^✔ w = 0/); // w = 0 cannot tell the sign apart
     expect(lines[1]).to.match(/^✘ w = 1: .*expected .*got/);
     expect(lines[lines.length - 1]).to.equal(`Hint: ${cfgSpec.hint}`);
@@ -44,7 +52,7 @@ describe('exercises/selfcheck', () => {
     const stub = () => {
       throw new Error('Exercise test-q-sample is not implemented yet (TODO)');
     };
-    expect(selfCheck(qSampleSpec, stub, { log })).to.equal(false);
+    expect(selfCheckPassed(qSampleSpec, stub, { log })).to.equal(false);
     expect(lines).to.have.length(1);
     expect(lines[0]).to.contain('not attempted yet');
   });
@@ -52,11 +60,11 @@ describe('exercises/selfcheck', () => {
   it('reports other throws with their message, and a missing function', () => {
     const { lines, log } = capture();
     const bad = (x: Value) => (x as unknown as { nope(): void }).nope();
-    expect(selfCheck(qSampleSpec, bad, { log })).to.equal(false);
+    expect(selfCheckPassed(qSampleSpec, bad, { log })).to.equal(false);
     expect(lines[0]).to.contain('threw TypeError');
     expect(lines[0]).to.contain('nope is not a function');
     const c2 = capture();
-    expect(selfCheck(qSampleSpec, undefined as never, { log: c2.log })).to.equal(false);
+    expect(selfCheckPassed(qSampleSpec, undefined as never, { log: c2.log })).to.equal(false);
     expect(c2.lines[0]).to.contain('not a function');
   });
 

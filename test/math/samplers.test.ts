@@ -14,6 +14,8 @@ import {
   geometricSigmas,
   guidedDenoiser,
   spacedTimesteps,
+  type DDIMSampleOptions,
+  type DDPMSampleOptions,
   type Denoiser,
   type SampleResult,
   type ScoreModel,
@@ -156,16 +158,16 @@ describe('math/samplers', () => {
 
   it('DDPM (1000 steps β̃, 200 steps β) and DDIM (50 steps, η = 0) recover a known Gaussian from its exact ε-model', () => {
     const n = 2000; // standard error of the mean ≤ 0.014, of the std ≤ 0.01: tolerance 0.05 is ≥ 3.5 SE
-    expectGaussian(take(ddpmSample(gaussEps(lin), [n, 2], lin, { seed: 1 })), 'ddpm posterior', 0.05);
-    expectGaussian(take(ddpmSample(gaussEps(lin), [n, 2], lin, { seed: 2, variance: 'beta', steps: 200 })), 'ddpm beta 200 steps', 0.05);
+    expectGaussian(take(ddpmSample(gaussEps(lin), [n, 2], lin, { predictionType: 'epsilon', seed: 1 })), 'ddpm posterior', 0.05);
+    expectGaussian(take(ddpmSample(gaussEps(lin), [n, 2], lin, { predictionType: 'epsilon', seed: 2, variance: 'beta', steps: 200 })), 'ddpm beta 200 steps', 0.05);
     const cos = NoiseSchedule.cosine();
-    expectGaussian(take(ddimSample(gaussEps(cos), [n, 2], cos, { seed: 3, steps: 50 })), 'ddim cosine', 0.05);
+    expectGaussian(take(ddimSample(gaussEps(cos), [n, 2], cos, { predictionType: 'epsilon', seed: 3, steps: 50 })), 'ddim cosine', 0.05);
   });
 
   it('x0 and v models sample the same as the ε-model they are converted from (predictionType plumbing)', () => {
     const eps = gaussEps(lin);
     const as = (p: PredictionType): Denoiser => (x, t) => tf.tidy(() => convertPrediction(eps(x, t), 'epsilon', p, x, t, lin));
-    const ref = take(ddimSample(eps, [64, 2], lin, { seed: 4, steps: 20, eta: 0.3 }));
+    const ref = take(ddimSample(eps, [64, 2], lin, { predictionType: 'epsilon', seed: 4, steps: 20, eta: 0.3 }));
     for (const p of ['x0', 'v'] as PredictionType[]) {
       const got = take(ddimSample(as(p), [64, 2], lin, { seed: 4, steps: 20, eta: 0.3, predictionType: p }));
       got.forEach((g, i) => expect(g, `${p}[${i}]`).to.be.closeTo(ref[i], 2e-3));
@@ -175,10 +177,10 @@ describe('math/samplers', () => {
   it('DDIM with η = 1 equals DDPM (same seed ⇒ same noise ⇒ same path), with all steps and with 100', () => {
     const model: Denoiser = (x, t) => tf.tidy(() => tf.add(tf.mul(tf.sin(x), 0.5), tf.reshape(tf.div(tf.cast(t, 'float32'), 4000), [-1, 1])));
     for (const steps of [1000, 100]) {
-      const a = take(ddpmSample(model, [8, 3], lin, { seed: 9, steps }));
-      const b = take(ddimSample(model, [8, 3], lin, { seed: 9, steps, eta: 1 }));
+      const a = take(ddpmSample(model, [8, 3], lin, { predictionType: 'epsilon', seed: 9, steps }));
+      const b = take(ddimSample(model, [8, 3], lin, { predictionType: 'epsilon', seed: 9, steps, eta: 1 }));
       a.forEach((v, i) => expect(b[i], `steps=${steps} [${i}]`).to.be.closeTo(v, 1e-3));
-      const c = take(ddimSample(model, [8, 3], lin, { seed: 9, steps, eta: 0 }));
+      const c = take(ddimSample(model, [8, 3], lin, { predictionType: 'epsilon', seed: 9, steps, eta: 0 }));
       expect(Math.max(...c.map((v, i) => Math.abs(v - a[i])))).to.be.greaterThan(0.05); // η matters
     }
   });
@@ -208,7 +210,7 @@ describe('math/samplers', () => {
 
     it('a guided sampler with w = 1 equals plain conditional sampling; w = 0 equals the null class', () => {
       const model: Denoiser = (x, t, c) => tf.tidy(() => tf.mul(tf.tanh(x), tf.reshape(tf.div(tf.add(tf.cast(c!, 'float32'), 1), 11), [-1, 1])));
-      const opts = { seed: 5, steps: 10 };
+      const opts = { seed: 5, steps: 10, predictionType: 'epsilon' as const };
       const plain = take(ddimSample(model, [2, 2], lin, { ...opts, classes: [3, 4] }));
       const w1 = take(ddimSample(model, [2, 2], lin, { ...opts, guidance: { weight: 1, classes: [3, 4] } }));
       w1.forEach((v, i) => expect(v).to.be.closeTo(plain[i], 1e-5 * (1 + Math.abs(v)))); // float32 of (c − u)·1 + u
@@ -224,7 +226,7 @@ describe('math/samplers', () => {
     it('a 1000-step DDPM loop keeps the tensor count flat and returns to the start after disposeResult', () => {
       const start = tf.memory().numTensors;
       const counts: number[] = [];
-      const r = ddpmSample(smooth, [2, 4, 4, 1], lin, { seed: 1, onStep: () => counts.push(tf.memory().numTensors) });
+      const r = ddpmSample(smooth, [2, 4, 4, 1], lin, { predictionType: 'epsilon', seed: 1, onStep: () => counts.push(tf.memory().numTensors) });
       expect(counts.length).to.equal(1000);
       expect(new Set(counts).size, 'tensor count changed during sampling').to.equal(1);
       disposeResult(r);
@@ -232,20 +234,20 @@ describe('math/samplers', () => {
     });
 
     it('is reproducible from a seed, reports the seed it used, and reports progress', () => {
-      const a = take(ddimSample(smooth, [2, 3], lin, { seed: 42, steps: 5, eta: 1 }));
-      expect(take(ddimSample(smooth, [2, 3], lin, { seed: 42, steps: 5, eta: 1 }))).to.deep.equal(a);
-      expect(take(ddimSample(smooth, [2, 3], lin, { seed: 43, steps: 5, eta: 1 }))).to.not.deep.equal(a);
-      const r = ddimSample(smooth, [2, 3], lin, { steps: 5, eta: 1 });
-      const again = take(ddimSample(smooth, [2, 3], lin, { steps: 5, eta: 1, seed: r.seed }));
+      const a = take(ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', seed: 42, steps: 5, eta: 1 }));
+      expect(take(ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', seed: 42, steps: 5, eta: 1 }))).to.deep.equal(a);
+      expect(take(ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', seed: 43, steps: 5, eta: 1 }))).to.not.deep.equal(a);
+      const r = ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', steps: 5, eta: 1 });
+      const again = take(ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', steps: 5, eta: 1, seed: r.seed }));
       expect(take(r)).to.deep.equal(again);
       const seen: string[] = [];
-      take(ddimSample(smooth, [1, 1], lin, { seed: 1, steps: 4, onStep: (p) => seen.push(`${p.step}/${p.total}@${p.t}`) }));
+      take(ddimSample(smooth, [1, 1], lin, { predictionType: 'epsilon', seed: 1, steps: 4, onStep: (p) => seen.push(`${p.step}/${p.total}@${p.t}`) }));
       expect(seen).to.deep.equal(['1/4@999', '2/4@749', '3/4@499', '4/4@249']);
     });
 
     it('returns trajectories (≈10 snapshots, or every k-th step) that share the final sample', () => {
       const start = tf.memory().numTensors;
-      const r = ddimSample(smooth, [2, 2], lin, { seed: 1, steps: 50, returnTrajectory: true });
+      const r = ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 50, returnTrajectory: true });
       expect(r.trajectory.map((p) => p.step)).to.deep.equal([0, 6, 11, 17, 22, 28, 33, 39, 44, 50]);
       expect(r.trajectory[0].t).to.equal(999);
       expect(r.trajectory[0].predX0).to.equal(undefined);
@@ -253,7 +255,7 @@ describe('math/samplers', () => {
       expect(r.trajectory[9].x).to.equal(r.sample);
       expect(r.timesteps[0]).to.equal(999);
       disposeResult(r);
-      const k = ddimSample(smooth, [2, 2], lin, { seed: 1, steps: 25, returnTrajectory: 10 });
+      const k = ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 25, returnTrajectory: 10 });
       expect(k.trajectory.map((p) => p.step)).to.deep.equal([0, 10, 20, 25]);
       disposeResult(k);
       expect(tf.memory().numTensors).to.equal(start);
@@ -262,12 +264,12 @@ describe('math/samplers', () => {
     it('stops with NonFiniteError naming the step and t when the model outputs NaN, leaking nothing', () => {
       const start = tf.memory().numTensors;
       const bad: Denoiser = (x, t) => (t.dataSync()[0] < 600 ? tf.fill(x.shape, NaN) : tf.mul(x, 0.1));
-      expect(() => ddimSample(bad, [2, 2], lin, { seed: 1, steps: 10, returnTrajectory: 1 })).to.throw(NonFiniteError, /step 5 of 10 \(t = 599\)/);
+      expect(() => ddimSample(bad, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 10, returnTrajectory: 1 })).to.throw(NonFiniteError, /step 5 of 10 \(t = 599\)/);
       const inf: Denoiser = (x) => tf.fill(x.shape, Infinity);
-      expect(() => ddpmSample(inf, [2, 2], lin, { seed: 1 })).to.throw(NonFiniteError, /step 1 of 1000 \(t = 999\)/);
+      expect(() => ddpmSample(inf, [2, 2], lin, { predictionType: 'epsilon', seed: 1 })).to.throw(NonFiniteError, /step 1 of 1000 \(t = 999\)/);
       // a finite ε whose x̂0 = (x − √(1−ᾱ)·ε)/√ᾱ overflows float32 (÷ 0.006 at t = 999)
       const huge: Denoiser = (x) => tf.mul(tf.onesLike(x), 3e38);
-      expect(() => ddimSample(huge, [2, 2], lin, { seed: 1, steps: 3 })).to.throw(NonFiniteError, /the sample at step 1 of 3/);
+      expect(() => ddimSample(huge, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 3 })).to.throw(NonFiniteError, /the sample at step 1 of 3/);
       expect(tf.memory().numTensors).to.equal(start);
     });
 
@@ -280,26 +282,29 @@ describe('math/samplers', () => {
     });
 
     it('async sampling gives the same result as sync', async () => {
-      const a = take(ddimSample(smooth, [2, 2], lin, { seed: 8, steps: 6, eta: 0.5 }));
-      const b = take(await ddimSampleAsync(smooth, [2, 2], lin, { seed: 8, steps: 6, eta: 0.5 }));
+      const a = take(ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 8, steps: 6, eta: 0.5 }));
+      const b = take(await ddimSampleAsync(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 8, steps: 6, eta: 0.5 }));
       expect(b).to.deep.equal(a);
     });
 
     it('rejects bad options with named errors', () => {
       const start = tf.memory().numTensors;
-      expect(() => ddimSample(smooth, [1, 2], lin, { steps: 1001 })).to.throw(InvalidArgumentError, /\[1, T = 1000\]/);
-      expect(() => ddimSample(smooth, [1, 2], lin, { steps: 0 })).to.throw(InvalidArgumentError);
-      expect(() => ddpmSample(smooth, [1, 2], lin, { steps: 2000 })).to.throw(InvalidArgumentError);
-      expect(() => ddimSample(smooth, [1, 2], lin, { eta: 1.5 })).to.throw(InvalidArgumentError, /eta/);
-      expect(() => ddimSample(smooth, [0, 2], lin)).to.throw(InvalidArgumentError, /shape/);
-      expect(() => ddimSample(smooth, [4], lin)).to.throw(InvalidArgumentError, /shape/);
-      expect(() => ddimSample(smooth, [1, 2], lin, { clipX0: -1 })).to.throw(InvalidArgumentError, /clipX0/);
-      expect(() => ddpmSample(smooth, [1, 2], lin, { variance: 'fixed' as 'beta' })).to.throw(InvalidArgumentError);
+      expect(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'epsilon', steps: 1001 })).to.throw(InvalidArgumentError, /\[1, T = 1000\]/);
+      expect(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'epsilon', steps: 0 })).to.throw(InvalidArgumentError);
+      expect(() => ddpmSample(smooth, [1, 2], lin, { predictionType: 'epsilon', steps: 2000 })).to.throw(InvalidArgumentError);
+      expect(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'epsilon', eta: 1.5 })).to.throw(InvalidArgumentError, /eta/);
+      expect(() => ddimSample(smooth, [0, 2], lin, { predictionType: 'epsilon' })).to.throw(InvalidArgumentError, /shape/);
+      expect(() => ddimSample(smooth, [4], lin, { predictionType: 'epsilon' })).to.throw(InvalidArgumentError, /shape/);
+      // no silent default: a v- or x0-model sampled as ε gives speckled samples without any error
+      expect(() => ddimSample(smooth, [1, 2], lin, {} as DDIMSampleOptions)).to.throw(InvalidArgumentError, /predictionType/);
+      expect(() => ddpmSample(smooth, [1, 2], lin, { steps: 3 } as DDPMSampleOptions)).to.throw(InvalidArgumentError, /predictionType/);
+      expect(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'epsilon', clipX0: -1 })).to.throw(InvalidArgumentError, /clipX0/);
+      expect(() => ddpmSample(smooth, [1, 2], lin, { predictionType: 'epsilon', variance: 'fixed' as 'beta' })).to.throw(InvalidArgumentError);
       expect(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'sample' as PredictionType })).to.throw(InvalidArgumentError);
-      expect(() => ddimSample(smooth, [2, 2], lin, { classes: [1] })).to.throw(ShapeMismatchError);
-      expect(() => ddimSample((x) => tf.zeros([x.shape[0], 3]), [2, 2], lin, { steps: 2 })).to.throw(ShapeMismatchError);
+      expect(() => ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', classes: [1] })).to.throw(ShapeMismatchError);
+      expect(() => ddimSample((x) => tf.zeros([x.shape[0], 3]), [2, 2], lin, { predictionType: 'epsilon', steps: 2 })).to.throw(ShapeMismatchError);
       const wrong = tf.zeros([3, 2]);
-      expect(() => ddimSample(smooth, [2, 2], lin, { initialNoise: wrong })).to.throw(ShapeMismatchError);
+      expect(() => ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', initialNoise: wrong })).to.throw(ShapeMismatchError);
       wrong.dispose();
       expect(tf.memory().numTensors).to.equal(start);
     });

@@ -78,9 +78,9 @@ describe('parallel: ParallelCourseTrainer (2 threads) vs lib/train Trainer (1 th
       await par.trainStep(batchAt(0)); // weights differ from the initial ones that the worker was built with
       const classes = [0, 1, 2, 3, 4, 5, 6];
       const model = par.model;
-      const one = ddimSample((x, t, c) => model.apply(x, t, c), [7, 8, 8, 1], schedule, { steps: 4, seed: 9, classes });
+      const one = ddimSample((x, t, c) => model.apply(x, t, c), [7, 8, 8, 1], schedule, { predictionType: model.predictionType, steps: 4, seed: 9, classes });
       const before = tf.memory().numTensors;
-      const two = ddimSample(parallelDenoiser(par.parallel), [7, 8, 8, 1], schedule, { steps: 4, seed: 9, classes });
+      const two = ddimSample(parallelDenoiser(par.parallel), [7, 8, 8, 1], schedule, { predictionType: model.predictionType, steps: 4, seed: 9, classes });
       expect(tf.memory().numTensors).to.equal(before + 1);
       const a = one.sample.dataSync();
       const b = two.sample.dataSync();
