@@ -1,6 +1,7 @@
 // A user's-eye check of `npm start`: opens a notebook in the classic Notebook UI in headless Chromium, runs all cells,
 // waits for them, prints each code cell's output types and saves a full-page screenshot. Not part of `npm test`
-// (it needs a browser): apt-get install chromium; npm install --no-save playwright-core
+// (it needs a browser): apt-get install chromium; npm install --prefix /tmp/pw playwright-core, then run with
+// NODE_PATH=/tmp/pw/node_modules
 // Usage: PORT=8899 npm start &   node scripts/check-in-browser.js 'http://127.0.0.1:8899/?token=…' 00-setup.ipynb shot.png
 const { chromium } = require('playwright-core');
 (async () => {
