@@ -14,6 +14,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { writeFileAtomic } from '../atomic-file';
 import { CorruptFileError } from '../errors';
 import { makeRng, shuffle } from '../random';
 
@@ -151,16 +152,6 @@ export function stratifiedSplit(labels: ArrayLike<number>, testPerClass: number,
   return { train: shuffle(train, rng), test: shuffle(test, rng) };
 }
 
-function writeAtomic(file: string, data: Uint8Array | string): void {
-  const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } finally {
-    if (fs.existsSync(tmp)) fs.rmSync(tmp);
-  }
-}
-
 /** Build the cache from the package (≈1 s): header last, every file via temp + rename. */
 export function buildMnistCache(dir: string, sourceDir = defaultSourceDir()): void {
   const src = readSource(sourceDir);
@@ -195,8 +186,8 @@ export function buildMnistCache(dir: string, sourceDir = defaultSourceDir()): vo
   const p = cachePaths(dir);
   // Drop the old header first: between here and the final rename no header vouches for a stale .bin.
   if (fs.existsSync(p.json)) fs.rmSync(p.json);
-  writeAtomic(p.bin, bytes);
-  writeAtomic(p.json, JSON.stringify(header, null, 2) + '\n');
+  writeFileAtomic(p.bin, bytes);
+  writeFileAtomic(p.json, JSON.stringify(header, null, 2) + '\n');
 }
 
 /** Use the cache when valid, else (re)build it. Returns what happened, for the one-line report of scripts/build-datasets. */

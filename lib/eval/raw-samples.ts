@@ -5,11 +5,11 @@
  *   "DIFFRAW1" | u32 LE header bytes | header JSON { count, height, width, channels, meta }
  *   | float32 LE pixels [count, height, width, channels] in [-1, 1] | int32 LE labels [count] (the intended class)
  *
- * Written atomically (lib/train/checkpoint's writeFileAtomic); reading checks every size and fails with CorruptFileError.
+ * Written atomically (lib/atomic-file); reading checks every size and fails with CorruptFileError.
  */
 import * as fs from 'fs';
 import { CorruptFileError, ShapeMismatchError } from '../errors';
-import { writeFileAtomic } from '../train/checkpoint';
+import { writeFileAtomic } from '../atomic-file';
 
 const MAGIC = Buffer.from('DIFFRAW1', 'ascii');
 

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { writeFileAtomic } from '../atomic-file';
 import { CorruptFileError } from '../errors';
 
 const MAGIC = Buffer.from('DIFFCKPT', 'ascii');
@@ -90,28 +90,6 @@ export function decodeCheckpoint(bytes: Buffer, source = 'checkpoint'): Checkpoi
   delete header.tensors;
   delete header.format;
   return { header, groups };
-}
-
-/** Write atomically: temp file beside the target, fsync, rename over it, fsync the folder. */
-export function writeFileAtomic(file: string, bytes: Buffer): void {
-  const dir = path.dirname(path.resolve(file));
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, bytes);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    fs.fsyncSync(dfd);
-    fs.closeSync(dfd);
-  } catch {
-    // some file systems refuse fsync on a folder; the rename itself is still atomic
-  }
 }
 
 export function writeCheckpointFile(file: string, c: CheckpointContents): void {
