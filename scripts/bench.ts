@@ -18,6 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../lib/errors';
+import { ArgList } from './cli-args';
 import { createModel, REFERENCE_UNET, type DiffusionModel, type ModelConfig } from '../lib/models';
 import { ParallelCourseTrainer, parallelDenoiser, peakRssBytes, threadCpuMs, wasmHeapBytes } from '../lib/parallel';
 import { ddimSample, ddpmSample, type SampleResult } from '../lib/samplers';
@@ -51,24 +52,19 @@ interface Args {
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { quick: false, slow: false, profile: false, torch: true };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const next = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new InvalidArgumentError(`${k} needs a value`);
-      return v;
-    };
+  const args = new ArgList(argv);
+  for (let k = args.next(); k !== undefined; k = args.next()) {
     if (k === '--quick') a.quick = true;
     else if (k === '--slow') a.slow = true;
     else if (k === '--profile') a.profile = true;
     else if (k === '--no-torch') a.torch = false;
-    else if (k === '--json') a.json = next();
-    else if (k === '--models') a.models = next().split(',').map((s) => s.trim()).filter(Boolean);
+    else if (k === '--json') a.json = args.value(k);
+    else if (k === '--models') a.models = args.value(k).split(',').map((s) => s.trim()).filter(Boolean);
     else if (k === '--child') {
-      const v = next() as Variant;
+      const v = args.value(k) as Variant;
       if (!VARIANTS.includes(v)) throw new InvalidArgumentError(`--child must be one of ${VARIANTS.join(', ')}, got '${v}'`);
       a.child = v;
-    } else if (k === '--model-file') a.modelFile = next();
+    } else if (k === '--model-file') a.modelFile = args.value(k);
     else throw new InvalidArgumentError(`unknown option '${k}'; expected --quick, --slow, --profile, --no-torch, --json FILE, --models a,b`);
   }
   return a;

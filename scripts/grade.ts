@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../lib/errors';
+import { ArgList } from './cli-args';
 import { allSpecs } from '../lib/exercises';
 import { loadGradingConfig } from '../lib/grading/config';
 import { gradeSubmissions, type Submission } from '../lib/grading/grade';
@@ -27,18 +28,13 @@ export interface GradeArgs {
 
 export function parseArgs(argv: string[]): GradeArgs {
   const a: GradeArgs = { inputs: [], out: 'grades', jobs: 2, config: path.join(ROOT, 'solutions', 'grading') };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new InvalidArgumentError(`${flag} needs a value`);
-      return v;
-    };
-    if (flag === '--out') a.out = value();
-    else if (flag === '--jobs') a.jobs = Number(value());
-    else if (flag === '--notebook') a.notebook = value();
-    else if (flag === '--config') a.config = value();
-    else if (flag === '--time-limit') a.timeLimitS = Number(value());
+  const args = new ArgList(argv);
+  for (let flag = args.next(); flag !== undefined; flag = args.next()) {
+    if (flag === '--out') a.out = args.value(flag);
+    else if (flag === '--jobs') a.jobs = Number(args.value(flag));
+    else if (flag === '--notebook') a.notebook = args.value(flag);
+    else if (flag === '--config') a.config = args.value(flag);
+    else if (flag === '--time-limit') a.timeLimitS = Number(args.value(flag));
     else if (flag.startsWith('--')) throw new InvalidArgumentError(`unknown option ${flag}; see the usage in scripts/grade.ts`);
     else a.inputs.push(flag);
   }

@@ -17,6 +17,7 @@ import { initBackend } from '../lib/backend';
 import { loadMnist } from '../lib/data/mnist';
 import { isFastMode } from '../lib/env';
 import { DiffusionError, InvalidArgumentError } from '../lib/errors';
+import { ArgList } from './cli-args';
 import { createModel, formatSummary } from '../lib/models';
 import { ParallelCourseTrainer } from '../lib/parallel/course-trainer';
 import { CHECKPOINT_FILE, epochSource, makeSchedule, readRunConfig, resumeTrainer, saveTrainer, Trainer, type FitOptions } from '../lib/train';
@@ -26,26 +27,24 @@ interface Args { config: string; resume: boolean; steps?: number; out?: string; 
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { config: '', resume: false, quiet: false, threads: 1 };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const next = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new InvalidArgumentError(`${k} needs a value`);
-      return v;
-    };
+  const args = new ArgList(argv);
+  for (let k = args.next(); k !== undefined; k = args.next()) {
     if (k === '--resume') a.resume = true;
     else if (k === '--quiet') a.quiet = true;
     else if (k === '--steps') {
-      a.steps = Number(next());
-      if (!Number.isInteger(a.steps) || a.steps < 0) throw new InvalidArgumentError(`--steps must be an integer ≥ 0, got ${argv[i]}`);
-    } else if (k === '--out') a.out = next();
+      const v = args.value(k);
+      a.steps = Number(v);
+      if (!Number.isInteger(a.steps) || a.steps < 0) throw new InvalidArgumentError(`--steps must be an integer ≥ 0, got ${v}`);
+    } else if (k === '--out') a.out = args.value(k);
     else if (k === '--time-limit') {
-      a.timeLimitMin = Number(next());
-      if (!(a.timeLimitMin > 0)) throw new InvalidArgumentError(`--time-limit must be a positive number of minutes, got ${argv[i]}`);
+      const v = args.value(k);
+      a.timeLimitMin = Number(v);
+      if (!(a.timeLimitMin > 0)) throw new InvalidArgumentError(`--time-limit must be a positive number of minutes, got ${v}`);
     }
     else if (k === '--threads') {
-      a.threads = Number(next());
-      if (!(Number.isInteger(a.threads) && a.threads >= 1 && a.threads <= 64)) throw new InvalidArgumentError(`--threads must be an integer in 1…64, got ${argv[i]}`);
+      const v = args.value(k);
+      a.threads = Number(v);
+      if (!(Number.isInteger(a.threads) && a.threads >= 1 && a.threads <= 64)) throw new InvalidArgumentError(`--threads must be an integer in 1…64, got ${v}`);
     }
     else if (k.startsWith('--')) throw new InvalidArgumentError(`unknown option ${k}; expected --resume, --steps N, --out DIR, --time-limit MIN, --threads N, --quiet`);
     else if (!a.config) a.config = k;
