@@ -31,13 +31,38 @@ const BATCH = 64;
 // ---------------------------------------------------------------------------------------------------- options
 
 /**
- * wasm: lib/backend's wasm with the course kernels, lib/train's Trainer (one thread).
- * wasm-2threads: the same step data-parallel over 2 threads (lib/parallel); -mb16: each thread in micro-batches of 16.
+ * wasm: lib/backend's wasm with the course kernels only (no native addon), lib/train's Trainer (one thread).
+ * wasm-2threads: the same step data-parallel over 2 threads (lib/parallel).
+ * native: wasm + the native OpenBLAS kernels (build/native), one JS thread, OpenBLAS on 1 thread (one core's work).
+ * native-blas2: the same with OpenBLAS on 2 threads (what a notebook gets by default).
+ * native-2threads: native kernels, data-parallel over 2 JS threads, OpenBLAS on 1 thread each; -mb16: micro-batches of 16.
+ * native-avx512, native-2threads-avx512: as native / native-2threads with OPENBLAS_CORETYPE=SkylakeX, i.e. OpenBLAS'
+ *   AVX-512 kernels, on CPUs that have AVX-512 when the environment chose another core type (skipped otherwise).
  * wasm-stock: tfjs' wasm without the course kernels. cpu: tfjs' pure-JS backend (with --slow).
  */
-type Variant = 'wasm' | 'wasm-2threads' | 'wasm-2threads-mb16' | 'wasm-stock' | 'cpu';
-const VARIANTS: Variant[] = ['wasm', 'wasm-2threads', 'wasm-2threads-mb16', 'wasm-stock', 'cpu'];
-const isParallel = (v: Variant) => v.startsWith('wasm-2threads');
+type Variant = 'wasm' | 'wasm-2threads' | 'native' | 'native-blas2' | 'native-2threads' | 'native-2threads-mb16'
+  | 'native-avx512' | 'native-2threads-avx512' | 'wasm-stock' | 'cpu';
+const VARIANTS: Variant[] = ['wasm', 'wasm-2threads', 'native', 'native-blas2', 'native-2threads', 'native-2threads-mb16',
+  'native-avx512', 'native-2threads-avx512', 'wasm-stock', 'cpu'];
+const isParallel = (v: Variant) => v.includes('2threads');
+/** Environment of each variant's child process (DIFFUSION_NATIVE, DIFFUSION_BLAS_THREADS, OPENBLAS_CORETYPE). */
+function variantEnv(v: Variant): Record<string, string> {
+  if (!v.startsWith('native')) return { DIFFUSION_NATIVE: '0' };
+  const env: Record<string, string> = { DIFFUSION_NATIVE: '1', DIFFUSION_BLAS_THREADS: v === 'native-blas2' ? '2' : '1' };
+  if (v.endsWith('-avx512')) env.OPENBLAS_CORETYPE = 'SkylakeX';
+  return env;
+}
+
+/** The avx512 rows only mean something where the CPU has AVX-512 and the environment picked another OpenBLAS core. */
+function avx512RowsApply(): boolean {
+  if (process.env.OPENBLAS_CORETYPE === 'SkylakeX' || process.platform !== 'linux') return false;
+  try {
+    const flags = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+    return ['avx512f', 'avx512bw', 'avx512dq', 'avx512vl'].every((f) => flags.includes(f));
+  } catch {
+    return false;
+  }
+}
 
 interface Args {
   quick: boolean;
@@ -235,7 +260,7 @@ async function runChild(args: Args): Promise<ChildResult> {
       result.trainStepMs = t.medianMs;
       result.trainStepMsAll = t.allMs;
       result.trainStepCpuMs = t.cpuMedianMs;
-      if (args.profile && variant === 'wasm') result.profile = await profileStep(trainer, bm, trainBatch);
+      if (args.profile && (variant === 'wasm' || variant === 'native')) result.profile = await profileStep(trainer, bm, trainBatch);
       trainer.dispose();
     }
     result.imagesPerSec = (trainBatch * 1000) / result.trainStepMs!;
@@ -244,7 +269,7 @@ async function runChild(args: Args): Promise<ChildResult> {
     // "Kernel 'X' not registered for backend 'wasm'" → the kernel's name is what the table needs
     result.trainError = /Kernel '(\w+)' not registered/.exec(msg)?.[1].concat(' missing') ?? msg;
   }
-  if (variant === 'wasm-2threads-mb16' || (isParallel(variant) && !par)) {
+  if (variant.endsWith('-mb16') || (isParallel(variant) && !par)) {
     // micro-batches change training memory only; inference is measured in the wasm-2threads row
     result.peakRssMB = peakRssBytes() / MB;
     result.wasmHeapMB = (wasmHeapBytes() ?? 0) / MB;
@@ -374,7 +399,9 @@ function spawnChild(args: Args, variant: Variant, modelFile: string): ChildResul
   const childArgs = ['-r', 'ts-node/register/transpile-only', __filename, '--child', variant, '--model-file', modelFile];
   if (args.quick) childArgs.push('--quick');
   if (args.profile) childArgs.push('--profile');
-  const r = spawnSync(process.execPath, childArgs, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * MB, stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(process.execPath, childArgs, {
+    cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * MB, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...variantEnv(variant) },
+  });
   const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(last) as ChildResult;
@@ -434,19 +461,21 @@ function ratios(rows: (ChildResult | { error: string })[], torch: TorchResult): 
   const t2 = torch.runs?.find((r) => r.threads === 2);
   const t1 = torch.runs?.find((r) => r.threads === 1);
   const by = (v: Variant) => ok.find((r) => r.variant === v);
-  const best = Math.min(...ok.filter((r) => r.trainBatch === BATCH && r.trainStepMs).map((r) => r.trainStepMs!));
-  return {
-    trainWasm1: t2 && by('wasm')?.trainStepMs ? by('wasm')!.trainStepMs! / t2.trainStepMs : undefined,
-    trainWasm2threads: t2 && by('wasm-2threads')?.trainStepMs ? by('wasm-2threads')!.trainStepMs! / t2.trainStepMs : undefined,
-    trainBest: t2 && Number.isFinite(best) ? best / t2.trainStepMs : undefined,
-    forward: t2 && by('wasm')?.forwardMs ? by('wasm')!.forwardMs! / t2.forwardMs : undefined,
-    // load-independent: CPU time per step of one thread's work, tfjs wasm vs PyTorch with 1 thread
-    trainCpuPerThread: by('wasm')?.trainStepCpuMs && t1?.trainStepCpuMs ? by('wasm')!.trainStepCpuMs! / t1.trainStepCpuMs : undefined,
-    forwardCpuPerThread: by('wasm')?.forwardCpuMs && t1?.forwardCpuMs ? by('wasm')!.forwardCpuMs! / t1.forwardCpuMs : undefined,
-    parallelSpeedupIdleEstimate: by('wasm')?.trainStepCpuMs && by('wasm-2threads')?.trainTiming?.idleEstimate
-      ? by('wasm')!.trainStepCpuMs! / by('wasm-2threads')!.trainTiming!.idleEstimate : undefined,
-    parallelSpeedup: by('wasm')?.trainStepMs && by('wasm-2threads')?.trainStepMs ? by('wasm')!.trainStepMs! / by('wasm-2threads')!.trainStepMs! : undefined,
-  };
+  const div = (a: number | undefined, b: number | undefined) => (a && b ? a / b : undefined);
+  const out: Record<string, number | undefined> = {};
+  // wall time, every full-batch tfjs row against PyTorch on 2 threads (same run)
+  for (const r of ok) {
+    if (r.trainBatch === BATCH) out[`train:${r.variant}`] = div(r.trainStepMs, t2?.trainStepMs);
+    if (r.forwardMs !== undefined && r.variant !== 'wasm-stock') out[`forward:${r.variant}`] = div(r.forwardMs, t2?.forwardMs);
+  }
+  // load-independent: CPU time of one thread's work (1 JS thread, 1 BLAS thread) against PyTorch on 1 thread
+  out['trainCpuPerThread:wasm'] = div(by('wasm')?.trainStepCpuMs, t1?.trainStepCpuMs);
+  out['trainCpuPerThread:native'] = div(by('native')?.trainStepCpuMs, t1?.trainStepCpuMs);
+  out['forwardCpuPerThread:native'] = div(by('native')?.forwardCpuMs, t1?.forwardCpuMs);
+  out['parallelSpeedup:wasm'] = div(by('wasm')?.trainStepMs, by('wasm-2threads')?.trainStepMs);
+  out['parallelSpeedup:native'] = div(by('native')?.trainStepMs, by('native-2threads')?.trainStepMs);
+  out['nativeSpeedup:1thread'] = div(by('wasm')?.trainStepMs, by('native')?.trainStepMs);
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -458,7 +487,8 @@ async function main(): Promise<void> {
   }
   const started = new Date();
   const { models, skipped } = benchModels(args.models);
-  const variants: Variant[] = ['wasm', 'wasm-2threads', 'wasm-2threads-mb16', 'wasm-stock', ...(args.slow ? ['cpu' as Variant] : [])];
+  const withAvx512 = avx512RowsApply() && process.env.OPENBLAS_CORETYPE !== undefined;
+  const variants = VARIANTS.filter((v) => (v !== 'cpu' || args.slow) && (!v.endsWith('-avx512') || withAvx512));
   const machine = {
     date: started.toISOString(), cpu: os.cpus()[0]?.model, cores: os.cpus().length, memGB: os.totalmem() / 2 ** 30,
     node: process.version, platform: `${os.platform()} ${os.release()}`, loadavgStart: os.loadavg(), quick: args.quick,
@@ -481,13 +511,18 @@ async function main(): Promise<void> {
     const tfParams = (rows.find((x) => !('error' in x)) as ChildResult | undefined)?.params;
     const ptParams = torch.runs?.[0]?.params;
     if (ptParams !== undefined) console.log(`parameters: tfjs ${tfParams}, pytorch ${ptParams}${tfParams === ptParams ? ' (equal)' : ' — DIFFERENT ARCHITECTURES'}`);
-    console.log(`ratios tfjs / pytorch (2 threads): train step wasm 1 thread ${fmt(r.trainWasm1, 2)}×, wasm 2 threads ${fmt(r.trainWasm2threads, 2)}×; `
-      + `forward ${fmt(r.forward, 2)}×; data-parallel speed-up ${fmt(r.parallelSpeedup, 2)}×`);
-    console.log(`CPU time per thread's work, tfjs wasm / pytorch 1 thread: train step ${fmt(r.trainCpuPerThread, 2)}×, forward `
-      + `${fmt(r.forwardCpuPerThread, 2)}×; data-parallel speed-up on an idle machine (estimate from thread CPU times) ${fmt(r.parallelSpeedupIdleEstimate, 2)}×`);
+    const list = (kind: string) => Object.entries(r).filter(([k, v]) => k.startsWith(`${kind}:`) && v !== undefined)
+      .map(([k, v]) => `${k.slice(kind.length + 1)} ${fmt(v, 2)}×`).join(', ');
+    console.log(`ratios tfjs / pytorch 2 threads (wall, same run): train step — ${list('train') || 'no pytorch'}`);
+    console.log(`                                                  forward@64 — ${list('forward') || 'no pytorch'}`);
+    console.log(`CPU time of one thread's work / pytorch 1 thread: train step wasm ${fmt(r['trainCpuPerThread:wasm'], 2)}×, `
+      + `native ${fmt(r['trainCpuPerThread:native'], 2)}×; forward native ${fmt(r['forwardCpuPerThread:native'], 2)}×`);
+    console.log(`speed-ups (wall): native kernels on one thread ${fmt(r['nativeSpeedup:1thread'], 2)}×; data-parallel 2 threads: `
+      + `wasm ${fmt(r['parallelSpeedup:wasm'], 2)}×, native ${fmt(r['parallelSpeedup:native'], 2)}×`);
+    for (const row of rows) if (!('error' in row)) console.log(`backend (${row.variant}): ${row.backendLine}`);
     for (const row of rows) {
       if (!('error' in row) && row.profile) {
-        console.log('most expensive kernels of one training step (wasm + course kernels):');
+        console.log(`most expensive kernels of one training step (${row.variant}, one thread):`);
         for (const p of row.profile) console.log(`  ${p.kernel.padEnd(24)} ${fmt(p.ms).padStart(7)} ms  ${String(p.calls).padStart(4)} calls`);
       }
       if (!('error' in row) && row.forwardIdleEstimateMs !== undefined) {

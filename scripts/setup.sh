@@ -13,9 +13,9 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 [ "$node_major" -ge 20 ] || die "Node.js >= 20 is required (found: $(node --version 2>/dev/null || echo none)). Install Node.js 20 LTS."
 
-# --- Debian packages: Jupyter (Notebook + nbconvert) and the libraries node-canvas builds against ---------------------
+# --- Debian packages: Jupyter (Notebook + nbconvert), the libraries node-canvas builds against, OpenBLAS --------------
 APT_PACKAGES=(build-essential pkg-config libcairo2-dev libpango1.0-dev libjpeg-dev libgif-dev librsvg2-dev
-  jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client python3-ipykernel)
+  libopenblas-dev jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client python3-ipykernel)
 if [ "${SETUP_SKIP_APT:-0}" != 1 ] && command -v dpkg-query >/dev/null 2>&1; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do
@@ -47,6 +47,12 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed"
 fi
 node -e "require('canvas')" 2>/dev/null || { say "rebuilding canvas"; npm rebuild canvas --loglevel=error >/dev/null || die "node-canvas does not load; check the Debian packages above"; }
+
+# --- optional native kernels (OpenBLAS on the wasm heap: 3–5× faster training; see docs/benchmarks.md) ----------
+# Without a compiler, Node's headers or OpenBLAS the course still runs, on tfjs' wasm kernels alone.
+if [ "${DIFFUSION_NATIVE:-1}" != 0 ]; then
+  scripts/build-native.sh || say "native kernels not built (reason above): the course runs on wasm alone, 3–5× slower to train"
+fi
 
 # --- the tslab kernel ----------------------------------------------------------------------------------------------
 # Jupyter must be the system one (/usr/bin/python3): a pyenv python3 first on PATH may lack Jupyter.

@@ -7,7 +7,8 @@ import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendLoaders, LoadedBackend } from './select';
 import { shortReason } from './select';
 import { registerCpuKernels } from './cpu-kernels';
-import { registerWasmKernels } from './wasm-kernels';
+import { loadBlasAddon, nativeUnavailableReason } from './kernels/native-blas';
+import { nativeKernelsRegistered, registerWasmKernels } from './wasm-kernels';
 
 /** True when `require(pkg)` failed because the package itself is absent (not because something inside it broke). */
 function isNotInstalled(err: unknown, pkg: string): boolean {
@@ -53,8 +54,14 @@ async function loadWasm(): Promise<LoadedBackend> {
   await activate('wasm');
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   const threads = getThreadsCount();
-  const detail = `${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}, `
-    + `course kernels: ${kernels.join(', ')}`;
+  const native = nativeKernelsRegistered();
+  const lib = loadBlasAddon();
+  const nativePart = lib && native.length > 0
+    ? `native OpenBLAS kernels (${lib.corename()}, ${lib.threads()} thread${lib.threads() === 1 ? '' : 's'}): ${native.join(', ')}; `
+    : `no native kernels (${nativeUnavailableReason() || 'not registered'}); `;
+  const wasmOnly = kernels.filter((k) => !native.includes(k));
+  const detail = `${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}, ${nativePart}`
+    + `course kernels: ${wasmOnly.join(', ')}`;
   return { detail, kernels };
 }
 

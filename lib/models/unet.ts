@@ -17,7 +17,7 @@ import {
   classEmbedding, type ClassEmbeddingParams, createClassEmbedding, createTimeEmbedding, timeEmbedding,
   type TimeEmbeddingParams,
 } from '../nn/embedding';
-import { conv2d, type Conv2dParams, createConv2d, createGroupNorm, groupNorm, type GroupNormParams, silu } from '../nn/layers';
+import { conv2d, type Conv2dParams, createConv2d, createGroupNorm, groupNormSilu, type GroupNormParams } from '../nn/layers';
 import { ParamStore } from '../nn/params';
 import { countUnder, type DiffusionModel, PREDICTION_TYPES, type PredictionType, type SummaryRow } from './types';
 
@@ -207,7 +207,7 @@ export class UNet implements DiffusionModel<UNetConfig> {
           if (a) h = attention(a, h);
         });
       });
-      return conv2d(this.convOut, silu(groupNorm(this.normOut, h)));
+      return conv2d(this.convOut, groupNormSilu(this.normOut, h));
     });
   }
 

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShapeMismatchError } from '../errors';
 import {
-  conv2d, type Conv2dParams, createConv2d, createDense, createGroupNorm, dense, type DenseParams, dropout, groupNorm,
+  conv2d, type Conv2dParams, createConv2d, createDense, createGroupNorm, dense, type DenseParams, dropout, groupNorm, groupNormSilu,
   type GroupNormParams, silu,
 } from './layers';
 import { ParamStore } from './params';
@@ -43,10 +43,10 @@ export interface ApplyOptions {
  */
 export function resBlock(p: ResBlockParams, x: tf.Tensor4D, emb: tf.Tensor2D, opts: ApplyOptions = {}): tf.Tensor4D {
   return tf.tidy(() => {
-    let h = conv2d(p.conv1, silu(groupNorm(p.norm1, x)));
+    let h = conv2d(p.conv1, groupNormSilu(p.norm1, x));
     const bias = dense(p.embProj, silu(emb));
     h = tf.add(h, tf.reshape(bias, [bias.shape[0], 1, 1, bias.shape[1]]));
-    let a = silu(groupNorm(p.norm2, h));
+    let a = groupNormSilu(p.norm2, h);
     if (opts.training && p.dropout > 0) a = dropout(a, p.dropout, opts.seed ?? 0);
     h = conv2d(p.conv2, a);
     const skip = p.skip ? conv2d(p.skip, x) : x;

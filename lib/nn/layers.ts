@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors';
+import { groupNormOp } from './group-norm';
 import { fanInNormal, ones, ParamStore, zeros } from './params';
 
 export interface DenseParams { w: tf.Variable; b: tf.Variable; inDim: number; outDim: number }
@@ -60,18 +61,21 @@ export function createGroupNorm(store: ParamStore, name: string, channels: numbe
 
 /**
  * Group normalization (Wu & He 2018): each sample's channels are split into groups, normalized over (H, W, channels of
- * the group), then scaled and shifted per channel. Independent of batch size, unlike batch norm.
+ * the group), then scaled and shifted per channel. Independent of batch size, unlike batch norm. (Formula: group-norm.ts.)
  */
 export function groupNorm(p: GroupNormParams, x: tf.Tensor4D, eps = 1e-5): tf.Tensor4D {
-  const [b, h, w, c] = x.shape;
-  if (c !== p.channels) throw new ShapeMismatchError(`groupNorm: input has ${c} channels, expected ${p.channels}`);
-  return tf.tidy(() => {
-    // rank 4 [B, H·W, G, C/G] so that every backend reduces it
-    const g = tf.reshape(x, [b, h * w, p.groups, c / p.groups]);
-    const { mean, variance } = tf.moments(g, [1, 3], true);
-    const normed = tf.mul(tf.sub(g, mean), tf.rsqrt(tf.add(variance, eps)));
-    return tf.add(tf.mul(tf.reshape(normed, [b, h, w, c]), p.gamma), p.beta) as tf.Tensor4D;
-  });
+  checkGroupNormInput(p, x);
+  return groupNormOp(x, p.gamma, p.beta, p.groups, eps, false);
+}
+
+/** silu(groupNorm(p, x)), fused into one kernel where the backend has it (the pair every ResBlock applies). */
+export function groupNormSilu(p: GroupNormParams, x: tf.Tensor4D, eps = 1e-5): tf.Tensor4D {
+  checkGroupNormInput(p, x);
+  return groupNormOp(x, p.gamma, p.beta, p.groups, eps, true);
+}
+
+function checkGroupNormInput(p: GroupNormParams, x: tf.Tensor4D): void {
+  if (x.shape[3] !== p.channels) throw new ShapeMismatchError(`groupNorm: input has ${x.shape[3]} channels, expected ${p.channels}`);
 }
 
 /** SiLU / swish: x·σ(x). */

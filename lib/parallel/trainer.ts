@@ -11,6 +11,7 @@
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
+import { defaultBlasThreads, setBlasThreads } from '../backend/kernels/native-blas';
 import * as tf from '@tensorflow/tfjs';
 import { currentBackendReport } from '../backend/index';
 import { BackendUnavailableError, DiffusionError, InvalidArgumentError, ShapeMismatchError } from '../errors';
@@ -39,6 +40,13 @@ export interface DataParallelOptions {
    * wasm heap grows to the largest chunk's working set and never shrinks). Default: the whole shard at once.
    */
   microBatch?: number;
+}
+
+let singleBlasHolders = 0;
+/** While any data-parallel group lives, OpenBLAS (if the native kernels are built) runs one thread per call. */
+function holdSingleBlasThread(delta: 1 | -1): void {
+  singleBlasHolders += delta;
+  setBlasThreads(singleBlasHolders > 0 ? 1 : defaultBlasThreads());
 }
 
 /** Where a step's time went (milliseconds), to see whether threads pay off. */
@@ -221,6 +229,8 @@ export class DataParallelTrainer {
     }
     const ownsOptimizer = options.optimizer === undefined;
     const optimizer = options.optimizer === undefined ? tf.train.adam(options.learningRate ?? 1e-3) : options.optimizer;
+    // Every core already runs a JS thread: native BLAS calls must not start threads of their own on top.
+    if (threads > 1) holdSingleBlasThread(+1);
     return new DataParallelTrainer(replica, threads, optimizer, workers, weightsBuffer, ownsOptimizer, mb);
   }
 
@@ -401,6 +411,7 @@ export class DataParallelTrainer {
     this.disposed = true;
     for (const h of this.workers) h.post({ type: 'close' });
     await Promise.all(this.workers.map((h) => h.worker.terminate()));
+    if (this.threads > 1) holdSingleBlasThread(-1);
     if (this.ownsOptimizer) (this.optimizer as tf.Optimizer).dispose();
     this.replica.dispose?.();
   }

@@ -10,6 +10,12 @@ import { registerWasmKernels } from '../../lib/backend/wasm-kernels';
 
 export type Arrays = Float32Array[] | Int32Array[];
 
+let nativeMode = true;
+/** Whether onBackend('wasm') registers the native OpenBLAS kernels (when built) or the wasm course kernels only. */
+export function useNativeKernels(native: boolean): void {
+  nativeMode = native;
+}
+
 /**
  * Run `f` inside tf.tidy on `backend` and return its outputs as plain typed arrays (nothing stays allocated).
  * The course's kernels are registered first unless `register` is false (to run tfjs' originals swapped in by a test).
@@ -18,7 +24,7 @@ export async function onBackend(
   backend: 'cpu' | 'wasm', f: () => tf.Tensor[], register = true,
 ): Promise<{ values: Arrays; shapes: number[][] }> {
   if (register) {
-    if (backend === 'wasm') registerWasmKernels();
+    if (backend === 'wasm') registerWasmKernels({ native: nativeMode });
     else registerCpuKernels(); // the reference, with its wrong ResizeNearestNeighborGrad corrected
   }
   if (!(await tf.setBackend(backend))) throw new Error(`test set-up: backend ${backend} did not start`);

@@ -5,6 +5,7 @@ import {
   BackendLoaders, BackendName, currentBackendReport, defaultLoaders, initBackend, selectBackend,
 } from '../../lib/backend';
 import { loadTensorflowPackage } from '../../lib/backend/loaders';
+import { loadBlasAddon } from '../../lib/backend/kernels/native-blas';
 
 /** Fake loaders: each either "loads" (returns a detail) or throws the given reason; calls are recorded in order. */
 function fakeLoaders(fail: Partial<Record<BackendName, string>>): { loaders: BackendLoaders; calls: BackendName[] } {
@@ -143,8 +144,13 @@ describe('backend selection', () => {
     expect(cpu.detail).to.match(/training will be very slow/);
     const wasm = await loaders.wasm();
     expect(tf.getBackend()).to.equal('wasm');
-    expect(wasm.detail).to.match(/SIMD, \d+ threads?, course kernels: Conv2DBackpropFilter, Conv2DBackpropInput/);
     expect(wasm.kernels).to.include('UnsortedSegmentSum');
+    if (loadBlasAddon()) {
+      expect(wasm.detail).to.match(/SIMD, \d+ threads?, native OpenBLAS kernels \(\w+, \d+ threads?\): Conv2D, Conv2DBackpropFilter, .*; course kernels: UnsortedSegmentSum/);
+      expect(wasm.kernels).to.include('Conv2D');
+    } else {
+      expect(wasm.detail).to.match(/SIMD, \d+ threads?, no native kernels \(.+\); course kernels: Conv2DBackpropFilter, Conv2DBackpropInput/);
+    }
   });
 
   it('initBackend is idempotent, prints nothing the second time, and refuses a conflicting prefer', async () => {

@@ -1,7 +1,14 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { courseKernelNames, registerWasmKernels, wasmKernelsRegistered } from '../../lib/backend/wasm-kernels';
-import { expectClose, expectWasmMatchesCpu, liveCounts, onBackend } from './compare';
+import { defaultBlasThreads, loadBlasAddon, nativeUnavailableReason, setBlasThreads } from '../../lib/backend/kernels/native-blas';
+import {
+  courseKernelNames, nativeKernelsRegistered, registerWasmKernels, wasmKernelsRegistered,
+} from '../../lib/backend/wasm-kernels';
+import { expectClose, expectWasmMatchesCpu, liveCounts, onBackend, useNativeKernels } from './compare';
+
+const NATIVE_NAMES = ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Sum', 'SplitV', 'Concat', 'CourseGroupNorm', 'CourseGroupNormGrad'];
 
 type Pad = 'same' | 'valid';
 const rnd = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
@@ -19,25 +26,149 @@ function convForwardAndGrads(xShape: number[], fShape: number[], strides: number
   };
 }
 
-describe('wasm course kernels (checked against the cpu backend)', () => {
+describe('native OpenBLAS kernels (optional addon)', () => {
+  it('is built and loads wherever OpenBLAS and Node\'s headers are installed (so CI checks it)', function () {
+    const hasBlas = ['/usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h', '/usr/include/aarch64-linux-gnu/openblas-pthread/cblas.h']
+      .some((f) => fs.existsSync(f));
+    const nodeHeaders = [path.join(path.dirname(path.dirname(process.execPath)), 'include/node/node_api.h'), '/usr/include/node/node_api.h']
+      .some((f) => fs.existsSync(f));
+    if (!hasBlas || !nodeHeaders || process.env.DIFFUSION_NATIVE === '0') this.skip(); // then setup.sh said why it did not build
+    expect(loadBlasAddon(), `addon not loaded: ${nativeUnavailableReason()}`).to.not.equal(null);
+    expect(loadBlasAddon()!.config()).to.match(/OpenBLAS/);
+  });
+
+  it('registers over wasm\'s kernels and gives them back when switched off', function () {
+    if (!loadBlasAddon()) this.skip();
+    const originalConv = tf.getKernel('Conv2D', 'wasm')!.kernelFunc;
+    registerWasmKernels({ native: false });
+    expect(nativeKernelsRegistered()).to.deep.equal([]);
+    const wasmConv = tf.getKernel('Conv2D', 'wasm')!.kernelFunc;
+    registerWasmKernels({ native: true });
+    expect(nativeKernelsRegistered()).to.deep.equal(NATIVE_NAMES);
+    expect(tf.getKernel('Conv2D', 'wasm')!.kernelFunc).to.not.equal(wasmConv);
+    registerWasmKernels({ native: false });
+    expect(tf.getKernel('Conv2D', 'wasm')!.kernelFunc).to.equal(wasmConv);
+    expect(tf.getKernel('CourseGroupNorm', 'wasm'), 'the fused group norm has no wasm original: it goes').to.equal(undefined);
+    expect(wasmKernelsRegistered()).to.equal(true);
+    registerWasmKernels();
+    expect(originalConv).to.be.a('function');
+  });
+
+  it('gives the same convolutions on 1, 2 and 3 threads of its own (chunks of whole images; partial filter gradients)', async function () {
+    if (!loadBlasAddon()) this.skip();
+    const want = await onBackend('cpu', convForwardAndGrads([5, 12, 12, 8], [3, 3, 8, 6], 1, 'same'));
+    const wantS2 = await onBackend('cpu', convForwardAndGrads([5, 12, 12, 8], [1, 1, 8, 6], 2, 'valid'));
+    try {
+      for (const threads of [1, 2, 3]) {
+        setBlasThreads(threads);
+        expect(loadBlasAddon()!.threads()).to.equal(threads);
+        const got = await onBackend('wasm', convForwardAndGrads([5, 12, 12, 8], [3, 3, 8, 6], 1, 'same'));
+        const gotS2 = await onBackend('wasm', convForwardAndGrads([5, 12, 12, 8], [1, 1, 8, 6], 2, 'valid'));
+        want.values.forEach((w, i) => expectClose(got.values[i], w, `${threads} threads, output ${i}`, 1e-4, 1e-4));
+        wantS2.values.forEach((w, i) => expectClose(gotS2.values[i], w, `${threads} threads, 1×1 stride 2, output ${i}`, 1e-4, 1e-4));
+      }
+    } finally {
+      setBlasThreads(defaultBlasThreads());
+    }
+  });
+
+  it('rejects a call whose tensors lie outside the heap with a named error (no out-of-bounds write)', function () {
+    const lib = loadBlasAddon();
+    if (!lib) this.skip();
+    const heap = new ArrayBuffer(1024);
+    expect(() => lib!.matmul(heap, Float64Array.from([0, 0, 1000, 1, 1, 4, 4, 4, 0, 0]))).to.throw(/outside the wasm heap/);
+    expect(() => lib!.matmul(heap, Float64Array.from([0, 0, 0]))).to.throw(/Float64Array/);
+    expect(() => lib!.conv2d(heap, new Float64Array(18))).to.throw(/>= 1/);
+  });
+});
+
+for (const native of [false, true]) describe(`wasm course kernels${native ? ' + native OpenBLAS kernels' : ' (no native kernels)'} (checked against the cpu backend)`, () => {
   let previous: string;
-  before(() => { previous = tf.getBackend(); });
-  after(async () => { await tf.setBackend(previous); });
+  before(function () {
+    if (native && !loadBlasAddon()) this.skip();
+    previous = tf.getBackend();
+    useNativeKernels(native);
+  });
+  after(async () => {
+    useNativeKernels(true);
+    registerWasmKernels();
+    if (previous) await tf.setBackend(previous);
+  });
 
   it('registers idempotently, without warnings, and reports its kernels', () => {
     const warn = console.warn;
     const warnings: unknown[] = [];
     console.warn = (...a: unknown[]) => { warnings.push(a); };
+    const base = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'UnsortedSegmentSum', 'ResizeNearestNeighborGrad', 'MaxPoolGrad'];
     try {
-      expect(registerWasmKernels()).to.deep.equal(
-        ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'UnsortedSegmentSum', 'ResizeNearestNeighborGrad', 'MaxPoolGrad']);
-      registerWasmKernels();
+      const names = registerWasmKernels({ native });
+      expect([...names].sort()).to.deep.equal((native ? [...new Set([...base, ...NATIVE_NAMES])] : base).sort());
+      registerWasmKernels({ native });
     } finally { console.warn = warn; }
     expect(warnings).to.have.length(0);
     expect(wasmKernelsRegistered()).to.equal(true);
+    expect(nativeKernelsRegistered()).to.deep.equal(native ? NATIVE_NAMES : []);
     expect(courseKernelNames).to.include('Conv2DBackpropFilter');
     // The replaced wasm kernel's set-up is kept, so re-initialising wasm still binds its C function.
     expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.setupFunc).to.be.a('function');
+  });
+
+  it('batched matMul with transposes and a broadcast side (attention and dense layers)', async () => {
+    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+      await expectWasmMatchesCpu(`matMul ta=${ta} tb=${tb}`, () => {
+        const a = rnd(ta ? [3, 5, 4] : [3, 4, 5], 70);
+        const b = rnd(tb ? [3, 6, 5] : [3, 5, 6], 71);
+        const b1 = rnd(tb ? [1, 6, 5] : [1, 5, 6], 72);
+        const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.matMul(x, y, ta, tb).square().sum())([a, b]);
+        return [tf.matMul(a, b, ta, tb), tf.matMul(a, b1, ta, tb), da, db, tf.matMul(a.reshape([-1, a.shape[2]!]), rnd([a.shape[2]!, 3], 73))];
+      });
+    }
+    // Independent numbers: [[1,2],[3,4]]·[[5,6],[7,8]] = [[19,22],[43,50]].
+    const { values } = await onBackend('wasm', () => [tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5, 6], [7, 8]]))]);
+    expect(Array.from(values[0])).to.deep.equal([19, 22, 43, 50]);
+  });
+
+  it('sum over leading, middle, trailing, non-contiguous and all axes, keepDims, ints (bias and norm gradients)', async () => {
+    await expectWasmMatchesCpu('sum', () => {
+      const x = rnd([4, 5, 6, 7], 80);
+      return [
+        x.sum([0, 1, 2]), x.sum([1, 2]), x.sum(3), x.sum([2, 3], true), x.sum([0, 2]), x.sum(), x.sum(-1),
+        x.sum([1], true), tf.tensor2d([[1, 2], [3, 4]], [2, 2], 'int32').sum(0),
+      ];
+    }, 1e-4, 1e-5);
+    // Independent numbers: column sums of [[1,2],[3,4],[5,6]] are [9, 12], row sums [3, 7, 11].
+    const { values } = await onBackend('wasm', () => {
+      const m = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
+      return [m.sum(0), m.sum(1)];
+    });
+    expect(Array.from(values[0])).to.deep.equal([9, 12]);
+    expect(Array.from(values[1])).to.deep.equal([3, 7, 11]);
+  });
+
+  it('concat and split along every axis, unequal sizes, and their gradients (skip connections, attention qkv)', async () => {
+    await expectWasmMatchesCpu('concat/split', () => {
+      const a = rnd([2, 3, 4, 5], 90);
+      const b = rnd([2, 3, 4, 2], 91);
+      const r = rnd([2, 3, 4, 7], 92);
+      const outs: tf.Tensor[] = [tf.concat([a, b], 3), tf.concat([a, a, a], 0), tf.concat([a, rnd([2, 1, 4, 5], 93)], 1)];
+      for (const axis of [0, 1, 2, 3]) outs.push(...tf.split(rnd([4, 6, 2, 6], 94), 2, axis));
+      outs.push(...tf.split(rnd([3, 10], 95), [2, 5, 3], 1), ...tf.split(rnd([3, 10], 96), [3, -1], -1));
+      const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.concat([x, y], 3).mul(r).sum())([a, b]);
+      const dsplit = tf.grad((x: tf.Tensor) => { const [p, q] = tf.split(x, [3, 4], 3); return p.mul(2).sum().add(q.square().sum()); })(r);
+      return [...outs, da, db, dsplit];
+    }, 1e-5, 1e-5);
+    // Independent numbers
+    const { values } = await onBackend('wasm', () => {
+      const [p, q] = tf.split(tf.tensor2d([[1, 2, 3], [4, 5, 6]]), [1, 2], 1);
+      return [p, q, tf.concat([tf.tensor2d([[1], [2]]), tf.tensor2d([[3, 4], [5, 6]])], 1)];
+    });
+    expect(Array.from(values[0])).to.deep.equal([1, 4]);
+    expect(Array.from(values[1])).to.deep.equal([2, 3, 5, 6]);
+    expect(Array.from(values[2])).to.deep.equal([1, 3, 4, 2, 5, 6]);
+  });
+
+  it('a U-Net-sized 3×3 conv (batch 4, 28×28, 128→8 channels: two chunks of the native im2col): forward, dx, dw', async () => {
+    await expectWasmMatchesCpu('big conv', convForwardAndGrads([4, 28, 28, 128], [3, 3, 128, 8], 1, 'same'), 2e-3, 1e-3);
   });
 
   // Batch > 1, several channel counts, odd and non-square sizes, filter sizes 1/3/5, strides 1/2, same/valid.
