@@ -44,6 +44,7 @@ enum {
   CONV_B, CONV_H, CONV_WD, CONV_CI, /* x: batch, height, width, in-channels */
   CONV_HO, CONV_WO, CONV_CO,        /* y: out height, out width, out-channels */
   CONV_KH, CONV_KW, CONV_SH, CONV_SW, CONV_DH, CONV_DW, CONV_PT, CONV_PL, /* filter, strides, dilations, pad top/left */
+  CONV_BIAS,                        /* forward only: byte offset of a bias [co] added to y (FusedConv2D), or -1 */
   CONV_NPARAMS
 };
 /* Parameter slots of matmul. */
@@ -53,6 +54,7 @@ enum { MM_A, MM_B, MM_C, MM_BATCH_A, MM_BATCH_B, MM_M, MM_N, MM_K, MM_TA, MM_TB,
 
 typedef struct {
   int64_t b, h, w, ci, ho, wo, co, kh, kw, sh, sw, dh, dw, pt, pl;
+  const float *bias; /* forward only; NULL: none */
 } Conv;
 
 static napi_value throw_error(napi_env env, const char *msg) {
@@ -113,6 +115,14 @@ static int read_conv(napi_env env, napi_callback_info info, Conv *c, float **in,
   if (!in_heap(p[CONV_X], s[0], heap_len) || !in_heap(p[CONV_W], s[1], heap_len) || !in_heap(p[CONV_Y], s[2], heap_len)) {
     throw_error(env, "conv: a tensor lies outside the wasm heap (stale heap view or wrong shape)");
     return 0;
+  }
+  c->bias = NULL;
+  if (in_floats_kind == 0 && p[CONV_BIAS] >= 0) {
+    if (!in_heap(p[CONV_BIAS], (double)c->co, heap_len)) {
+      throw_error(env, "conv: the bias lies outside the wasm heap");
+      return 0;
+    }
+    c->bias = (const float *)(base + (int64_t)p[CONV_BIAS]);
   }
   *in = (float *)(base + (int64_t)p[CONV_X]);
   *filt = (float *)(base + (int64_t)p[CONV_W]);
@@ -250,8 +260,12 @@ static void conv_forward_chunk(void *ctx, int64_t chunk, int worker) {
   const ConvJob *j = (const ConvJob *)ctx;
   const Chunk ch = chunk_at(j, chunk);
   const int co = (int)j->c.co;
+  float *y = j->out + ch.r0 * co;
+  if (j->c.bias) { /* y = bias, then y += cols · w: the bias add costs no extra pass over y */
+    for (int64_t r = 0; r < ch.n; r++) memcpy(y + r * co, j->c.bias, (size_t)co * sizeof(float));
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ch.n, co, (int)j->k, 1.0f, chunk_cols(j, &ch, worker),
-              (int)j->k, j->filt, co, 0.0f, j->out + ch.r0 * co, co);
+              (int)j->k, j->filt, co, j->c.bias ? 1.0f : 0.0f, y, co);
 }
 
 static void conv_input_grad_chunk(void *ctx, int64_t chunk, int worker) {

@@ -42,7 +42,8 @@ export function createConv2d(
 /** 'same' padding: stride 1 keeps H×W, stride 2 gives ceil(H/2) (28 → 14 → 7). */
 export function conv2d(p: Conv2dParams, x: tf.Tensor4D): tf.Tensor4D {
   if (x.shape[3] !== p.inCh) throw new ShapeMismatchError(`conv2d: input has ${x.shape[3]} channels, expected ${p.inCh}`);
-  return tf.add(tf.conv2d(x, p.w as tf.Tensor4D, p.stride, 'same'), p.b);
+  // fused: one kernel adds the bias inside the convolution (native kernels) instead of a separate Add
+  return tf.fused.conv2d({ x, filter: p.w as tf.Tensor4D, strides: p.stride, pad: 'same', bias: p.b });
 }
 
 export interface GroupNormParams { gamma: tf.Variable; beta: tf.Variable; groups: number; channels: number }

@@ -146,7 +146,7 @@ describe('backend selection', () => {
     expect(tf.getBackend()).to.equal('wasm');
     expect(wasm.kernels).to.include('UnsortedSegmentSum');
     if (loadBlasAddon()) {
-      expect(wasm.detail).to.match(/SIMD, \d+ threads?, native OpenBLAS kernels \(\w+, \d+ threads?\): Conv2D, Conv2DBackpropFilter, .*; course kernels: UnsortedSegmentSum/);
+      expect(wasm.detail).to.match(/SIMD, \d+ threads?, native OpenBLAS kernels \(\w+, \d+ threads?\): Conv2D, FusedConv2D, .*; course kernels: UnsortedSegmentSum/);
       expect(wasm.kernels).to.include('Conv2D');
     } else {
       expect(wasm.detail).to.match(/SIMD, \d+ threads?, no native kernels \(.+\); course kernels: Conv2DBackpropFilter, Conv2DBackpropInput/);

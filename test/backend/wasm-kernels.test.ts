@@ -8,7 +8,7 @@ import {
 } from '../../lib/backend/wasm-kernels';
 import { expectClose, expectWasmMatchesCpu, liveCounts, onBackend, useNativeKernels } from './compare';
 
-const NATIVE_NAMES = ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Sum', 'SplitV', 'Concat', 'CourseGroupNorm', 'CourseGroupNormGrad'];
+const NATIVE_NAMES = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Sum', 'SplitV', 'Concat', 'CourseGroupNorm', 'CourseGroupNormGrad'];
 
 type Pad = 'same' | 'valid';
 const rnd = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
@@ -78,7 +78,7 @@ describe('native OpenBLAS kernels (optional addon)', () => {
     const heap = new ArrayBuffer(1024);
     expect(() => lib!.matmul(heap, Float64Array.from([0, 0, 1000, 1, 1, 4, 4, 4, 0, 0]))).to.throw(/outside the wasm heap/);
     expect(() => lib!.matmul(heap, Float64Array.from([0, 0, 0]))).to.throw(/Float64Array/);
-    expect(() => lib!.conv2d(heap, new Float64Array(18))).to.throw(/>= 1/);
+    expect(() => lib!.conv2d(heap, new Float64Array(19))).to.throw(/>= 1/);
   });
 });
 
@@ -165,6 +165,21 @@ for (const native of [false, true]) describe(`wasm course kernels${native ? ' + 
     expect(Array.from(values[0])).to.deep.equal([1, 4]);
     expect(Array.from(values[1])).to.deep.equal([2, 3, 5, 6]);
     expect(Array.from(values[2])).to.deep.equal([1, 3, 4, 2, 5, 6]);
+  });
+
+  it('fused conv2d + bias (the course\'s conv layer) and its gradients; other activations fall back', async () => {
+    for (const [xShape, fShape, stride] of [[[3, 9, 9, 4], [3, 3, 4, 5], 1], [[2, 8, 7, 3], [3, 3, 3, 6], 2], [[2, 5, 5, 6], [1, 1, 6, 2], 1]] as const) {
+      await expectWasmMatchesCpu(`fused conv ${JSON.stringify(xShape)}`, () => {
+        const x = rnd([...xShape], 100);
+        const w = rnd([...fShape], 101);
+        const b = rnd([fShape[3]], 102);
+        const f = (a: tf.Tensor, c: tf.Tensor, d: tf.Tensor, activation: 'linear' | 'relu' = 'linear') =>
+          tf.fused.conv2d({ x: a as tf.Tensor4D, filter: c as tf.Tensor4D, strides: stride, pad: 'same', bias: d, activation });
+        const y = f(x, w, b);
+        const r = rnd(y.shape, 103);
+        return [y, f(x, w, b, 'relu'), ...tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => f(a, c, d).mul(r).sum())([x, w, b])];
+      });
+    }
   });
 
   it('a U-Net-sized 3×3 conv (batch 4, 28×28, 128→8 channels: two chunks of the native im2col): forward, dx, dw', async () => {

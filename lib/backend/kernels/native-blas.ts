@@ -129,13 +129,13 @@ function fallback(name: string, args: Parameters<tf.KernelFunc>[0]): ReturnType<
 }
 
 /** The parameters of native/blas_kernels.c's conv calls (the CONV_* slots, in order). */
-function convParams(info: tf.backend_util.Conv2DInfo, xOff: number, wOff: number, yOff: number): Float64Array {
+function convParams(info: tf.backend_util.Conv2DInfo, xOff: number, wOff: number, yOff: number, biasOff = -1): Float64Array {
   return Float64Array.from([
     xOff, wOff, yOff,
     info.batchSize, info.inHeight, info.inWidth, info.inChannels,
     info.outHeight, info.outWidth, info.outChannels,
     info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
-    info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left,
+    info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left, biasOff,
   ]);
 }
 
@@ -180,6 +180,23 @@ function makeConvKernel(lib: BlasAddon, name: ConvKernelName): tf.KernelFunc {
     const out = be.makeOutput(outShape, 'float32');
     if (tf.util.sizeFromShape(outShape) > 0) {
       call.call(lib, heapBuffer(be), convParams(info, offset(be, first), offset(be, second), offset(be, out)));
+    }
+    return out;
+  };
+}
+
+/** conv2d + bias (tf.fused.conv2d with a per-channel bias and no activation): the bias is added inside the product. */
+function makeFusedConv2D(lib: BlasAddon): tf.KernelFunc {
+  return (args) => {
+    const be = args.backend as BackendWasm;
+    const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, Info | undefined>;
+    const attrs = args.attrs as unknown as ConvAttrs & { activation?: string };
+    if (!x || !filter || preluActivationWeights || (attrs.activation ?? 'linear') !== 'linear') return fallback('FusedConv2D', args);
+    const info = nativeConvInfo(x.shape, filter.shape, attrs, [x.dtype, filter.dtype, bias?.dtype ?? 'float32']);
+    if (!info || (bias && tf.util.sizeFromShape(bias.shape) !== info.outChannels)) return fallback('FusedConv2D', args);
+    const out = be.makeOutput(info.outShape, 'float32');
+    if (tf.util.sizeFromShape(info.outShape) > 0) {
+      lib.conv2d(heapBuffer(be), convParams(info, offset(be, x), offset(be, filter), offset(be, out), bias ? offset(be, bias) : -1));
     }
     return out;
   };
@@ -342,6 +359,7 @@ export const GROUP_NORM_GRAD_KERNEL = 'CourseGroupNormGrad';
 export function nativeKernels(lib: BlasAddon): { name: string; kernelFunc: tf.KernelFunc }[] {
   return [
     { name: 'Conv2D', kernelFunc: makeConvKernel(lib, 'Conv2D') },
+    { name: 'FusedConv2D', kernelFunc: makeFusedConv2D(lib) },
     { name: 'Conv2DBackpropFilter', kernelFunc: makeConvKernel(lib, 'Conv2DBackpropFilter') },
     { name: 'Conv2DBackpropInput', kernelFunc: makeConvKernel(lib, 'Conv2DBackpropInput') },
     { name: 'BatchMatMul', kernelFunc: makeBatchMatMul(lib) },
