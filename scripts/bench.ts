@@ -227,6 +227,12 @@ async function runChild(args: Args): Promise<ChildResult> {
   } else {
     const { initBackend } = await import('../lib/backend');
     backendLine = (await initBackend({ prefer: 'wasm', quiet: true })).line;
+    const { nativeKernelsRegistered } = await import('../lib/backend/wasm-kernels');
+    const { nativeUnavailableReason } = await import('../lib/backend/kernels/native-blas');
+    if (variant.startsWith('native') && nativeKernelsRegistered().length === 0) {
+      // a "native" row without the addon would silently repeat the wasm row
+      throw new Error(`native kernels not available: ${nativeUnavailableReason() || 'not registered'}`);
+    }
   }
 
   const schedule = makeSchedule(bm.schedule);
@@ -481,8 +487,13 @@ function ratios(rows: (ChildResult | { error: string })[], torch: TorchResult): 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.child) {
-    const r = await runChild(args);
-    process.stdout.write(`${JSON.stringify(r)}\n`);
+    try {
+      const r = await runChild(args);
+      process.stdout.write(`${JSON.stringify(r)}\n`);
+    } catch (e) {
+      // one line of JSON all the same, so that the table shows why this row is missing
+      process.stdout.write(`${JSON.stringify({ variant: args.child, error: e instanceof Error ? e.message : String(e) })}\n`);
+    }
     return;
   }
   const started = new Date();
