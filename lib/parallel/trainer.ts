@@ -11,7 +11,7 @@
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { defaultBlasThreads, setBlasThreads } from '../backend/kernels/native-blas';
+import { restoreDefaultBlasThreads, setBlasThreads } from '../backend/kernels/native-blas';
 import * as tf from '@tensorflow/tfjs';
 import { currentBackendReport } from '../backend/index';
 import { BackendUnavailableError, DiffusionError, InvalidArgumentError, ShapeMismatchError } from '../errors';
@@ -46,7 +46,8 @@ let singleBlasHolders = 0;
 /** While any data-parallel group lives, OpenBLAS (if the native kernels are built) runs one thread per call. */
 function holdSingleBlasThread(delta: 1 | -1): void {
   singleBlasHolders += delta;
-  setBlasThreads(singleBlasHolders > 0 ? 1 : defaultBlasThreads());
+  if (singleBlasHolders > 0) setBlasThreads(1);
+  else restoreDefaultBlasThreads();
 }
 
 /** Where a step's time went (milliseconds), to see whether threads pay off. */

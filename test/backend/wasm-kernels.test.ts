@@ -1,7 +1,9 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
+import { InvalidArgumentError } from '../../lib/errors';
 import { defaultBlasThreads, loadBlasAddon, nativeUnavailableReason, setBlasThreads } from '../../lib/backend/kernels/native-blas';
 import {
   courseKernelNames, nativeKernelsRegistered, registerWasmKernels, wasmKernelsRegistered,
@@ -69,6 +71,23 @@ describe('native OpenBLAS kernels (optional addon)', () => {
       }
     } finally {
       setBlasThreads(defaultBlasThreads());
+    }
+  });
+
+  it('DIFFUSION_BLAS_THREADS: an integer in 1…64, else a named error; unset: one per core on the main thread', () => {
+    const saved = process.env.DIFFUSION_BLAS_THREADS;
+    try {
+      process.env.DIFFUSION_BLAS_THREADS = '3';
+      expect(defaultBlasThreads()).to.equal(3);
+      for (const bad of ['abc', '0', '1.5', '-2', '100']) {
+        process.env.DIFFUSION_BLAS_THREADS = bad;
+        expect(() => defaultBlasThreads(), bad).to.throw(InvalidArgumentError, /DIFFUSION_BLAS_THREADS = '.*' is not a thread count/);
+      }
+      delete process.env.DIFFUSION_BLAS_THREADS;
+      expect(defaultBlasThreads()).to.equal(os.availableParallelism?.() ?? os.cpus().length);
+    } finally {
+      if (saved === undefined) delete process.env.DIFFUSION_BLAS_THREADS;
+      else process.env.DIFFUSION_BLAS_THREADS = saved;
     }
   });
 

@@ -7,7 +7,7 @@
  * docs/benchmarks.md). tfjs-node would give native speed too, but it cannot be installed without internet access.
  * When the addon is missing (not built, no OpenBLAS, another OS, Node's permission model) the course kernels in
  * conv2d-backprop.ts and wasm's own kernels are used, with the same results up to float rounding.
- * DIFFUSION_NATIVE=0 turns the addon off; DIFFUSION_BLAS_THREADS=N sets OpenBLAS' thread count.
+ * DIFFUSION_NATIVE=0 turns the addon off; DIFFUSION_BLAS_THREADS=N sets the threads each native convolution uses.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -15,6 +15,7 @@ import * as path from 'path';
 import { isMainThread } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel } from './conv2d-backprop';
+import { InvalidArgumentError } from '../../errors';
 import { BackendWasm, Info, originals } from './wasm-calls';
 
 /** The addon's interface (see native/blas_kernels.c for the parameter order). */
@@ -92,19 +93,35 @@ export function nativeUnavailableReason(): string {
   return whyNot;
 }
 
-/** One OpenBLAS thread per core on the main thread; 1 in worker threads (lib/parallel already uses every core). */
+/**
+ * Threads per native convolution: DIFFUSION_BLAS_THREADS if set, else one per core on the main thread and 1 in worker
+ * threads (lib/parallel already puts a JS thread on every core). A malformed value is an InvalidArgumentError (when the
+ * addon loads, its message becomes the reason shown in the backend line).
+ */
 export function defaultBlasThreads(): number {
-  const fromEnv = Number(process.env[BLAS_THREADS_ENV_VAR]);
-  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
+  const raw = process.env[BLAS_THREADS_ENV_VAR];
+  if (raw !== undefined && raw.trim() !== '') {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > 64) {
+      throw new InvalidArgumentError(`${BLAS_THREADS_ENV_VAR} = '${raw}' is not a thread count: expected an integer in 1…64`);
+    }
+    return n;
+  }
   return isMainThread ? (os.availableParallelism?.() ?? os.cpus().length) : 1;
 }
 
 /**
- * Sets OpenBLAS' thread count for this process (all JS threads share it). lib/parallel sets 1 while a data-parallel
- * group runs, so that N JS threads × M BLAS threads do not oversubscribe the cores. No-op without the addon.
+ * Sets the native kernels' threads per call for this process (all JS threads share it). lib/parallel sets 1 while a
+ * data-parallel group runs, so that N JS threads × M native threads do not oversubscribe the cores. No-op without the
+ * addon.
  */
 export function setBlasThreads(n: number): void {
   loadBlasAddon()?.setThreads(n);
+}
+
+/** Back to defaultBlasThreads() (no-op without the addon). */
+export function restoreDefaultBlasThreads(): void {
+  if (loadBlasAddon()) setBlasThreads(defaultBlasThreads());
 }
 
 // ------------------------------------------------------------------------------------------------------ kernels
