@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <cblas.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <math.h>
@@ -177,6 +178,7 @@ static void col2im_add(const Conv *c, const float *cols, float *dx, int64_t r0, 
  * thread per call): OpenBLAS' threading gains nothing on the skinny products of a small U-Net (measured: sgemm
  * 50176×288 · 288×32 takes 12.5 ms on 1 thread and 11.8 on 2), whereas independent chunks scale. */
 static int g_threads = 1;
+static int g_direct = 1; /* setDirect(0): im2col + sgemm for every forward convolution (to compare) */
 
 typedef struct {
   void (*fn)(void *ctx, int64_t chunk, int worker);
@@ -226,6 +228,7 @@ typedef struct {
   int64_t imgs_per_chunk, k;
   float **scratch;         /* one im2col buffer per worker */
   int pointwise;
+  const float *zeros;      /* ci zeros: the direct convolution's padding pixels */
 } ConvJob;
 
 static int64_t images_per_chunk(const Conv *c, int64_t k, int workers) {
@@ -268,6 +271,184 @@ static void conv_forward_chunk(void *ctx, int64_t chunk, int worker) {
               (int)j->k, j->filt, co, j->c.bias ? 1.0f : 0.0f, y, co);
 }
 
+
+/* Direct convolution (co divisible by the vector width VW): for PX output pixels of a row and up to 4 vectors of output
+ * channels at a time, the outputs stay in registers while the filter's rows stream past — no im2col matrix, no packing.
+ * Measured 2–2.5× faster than im2col + sgemm for the course's 3×3 layers with AVX-512 (docs/benchmarks.md). */
+#ifdef __AVX512F__ /* vectors of VW floats, as wide as the machine's registers (a wider type is emulated: 20× slower) */
+#define VW 16
+typedef float vec __attribute__((vector_size(64)));
+#else
+#define VW 8
+typedef float vec __attribute__((vector_size(32)));
+#endif
+#define COBLOCK (4 * VW) /* output channels per pass: up to 4 vectors */
+
+static inline vec loadv(const float *p) { vec v; memcpy(&v, p, sizeof v); return v; }
+static inline void storev(float *p, vec v) { memcpy(p, &v, sizeof v); }
+
+/* Output channels [co0, co0 + VW·NB) of the pixels ox0 … ox0 + npx − 1 (npx ≤ PX) of output row (b, oy). */
+#define DIRECT_ROW(NB, PX)                                                                                         \
+  static void direct_row_##NB(const Conv *c, const float *x, const float *w, const float *zeros, float *y,          \
+                              int64_t b, int64_t oy, int64_t ox0, int64_t npx, int64_t co0) {                      \
+    vec acc[PX][NB];                                                                                               \
+    for (int p = 0; p < PX; p++)                                                                                   \
+      for (int nb = 0; nb < NB; nb++) acc[p][nb] = c->bias ? loadv(c->bias + co0 + nb * VW) : (vec){ 0 };         \
+    for (int64_t i = 0; i < c->kh; i++) {                                                                          \
+      int64_t iy = oy * c->sh - c->pt + i * c->dh;                                                                 \
+      if (iy < 0 || iy >= c->h) continue;                                                                          \
+      for (int64_t j = 0; j < c->kw; j++) {                                                                        \
+        const float *src[PX];                                                                                      \
+        for (int p = 0; p < PX; p++) {                                                                             \
+          int64_t ix = (ox0 + p) * c->sw - c->pl + j * c->dw;                                                      \
+          src[p] = (p < npx && ix >= 0 && ix < c->w) ? x + ((b * c->h + iy) * c->w + ix) * c->ci : zeros;         \
+        }                                                                                                          \
+        const float *wr = w + (i * c->kw + j) * c->ci * c->co + co0;                                               \
+        for (int64_t ch = 0; ch < c->ci; ch++, wr += c->co) {                                                      \
+          vec wv[NB];                                                                                              \
+          for (int nb = 0; nb < NB; nb++) wv[nb] = loadv(wr + nb * VW);                                           \
+          for (int p = 0; p < PX; p++) {                                                                           \
+            float xs = src[p][ch];                                                                                 \
+            for (int nb = 0; nb < NB; nb++) acc[p][nb] += xs * wv[nb];                                             \
+          }                                                                                                        \
+        }                                                                                                          \
+      }                                                                                                            \
+    }                                                                                                              \
+    float *out = y + ((b * c->ho + oy) * c->wo + ox0) * c->co + co0;                                               \
+    for (int p = 0; p < PX && p < npx; p++)                                                                        \
+      for (int nb = 0; nb < NB; nb++) storev(out + p * c->co + nb * VW, acc[p][nb]);                              \
+  }
+
+#ifdef __AVX512F__ /* 32 vector registers; 7 divides the 28-, 14- and 7-pixel rows of MNIST U-Nets */
+enum { PX1 = 14, PX2 = 7, PX3 = 7, PX4 = 7 };
+#else              /* 16 vector registers */
+enum { PX1 = 12, PX2 = 6, PX3 = 4, PX4 = 3 };
+#endif
+DIRECT_ROW(1, PX1)
+DIRECT_ROW(2, PX2)
+DIRECT_ROW(3, PX3)
+DIRECT_ROW(4, PX4)
+
+/* Where the direct kernels beat im2col + sgemm (measured, docs/benchmarks.md): with AVX-512 for every co divisible by
+ * 16; with AVX2 only for co = 8 or 16 (wider outputs need more registers than its 16). */
+static int direct_pays(int64_t co) {
+#ifdef __AVX512F__
+  return co % VW == 0;
+#else
+  return co % VW == 0 && co <= 2 * VW;
+#endif
+}
+
+static int direct_ok(const Conv *c) {
+  return direct_pays(c->co);
+}
+
+static void conv_forward_direct_chunk(void *ctx, int64_t chunk, int worker) {
+  (void)worker;
+  const ConvJob *j = (const ConvJob *)ctx;
+  const Conv *c = &j->c;
+  const Chunk ch = chunk_at(j, chunk);
+  for (int64_t co0 = 0; co0 < c->co; co0 += COBLOCK) {
+    const int64_t nb = (c->co - co0) / VW < 4 ? (c->co - co0) / VW : 4;
+    const int64_t px = nb == 1 ? PX1 : nb == 2 ? PX2 : nb == 3 ? PX3 : PX4;
+    for (int64_t b = ch.b0; b < ch.b0 + ch.nb; b++) {
+      for (int64_t oy = 0; oy < c->ho; oy++) {
+        for (int64_t ox = 0; ox < c->wo; ox += px) {
+          int64_t n = c->wo - ox < px ? c->wo - ox : px;
+          switch (nb) {
+            case 1: direct_row_1(c, j->in, j->filt, j->zeros, j->out, b, oy, ox, n, co0); break;
+            case 2: direct_row_2(c, j->in, j->filt, j->zeros, j->out, b, oy, ox, n, co0); break;
+            case 3: direct_row_3(c, j->in, j->filt, j->zeros, j->out, b, oy, ox, n, co0); break;
+            default: direct_row_4(c, j->in, j->filt, j->zeros, j->out, b, oy, ox, n, co0); break;
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Direct filter gradient (co divisible by 16): dw[i, j, c, o] = Σ_{b, y, x} x[b, y·s + i − top, x·s + j − left, c] ·
+ * dy[b, y, x, o]. A task owns CB input channels × up to 64 output channels of one filter tap (i, j) and keeps them in
+ * vector registers over one image's pixels; each thread runs its tasks image by image, so an image of dy stays in
+ * cache while its tasks pass over it. Tasks own disjoint parts of dw: no partial sums to add up. */
+#define DIRECT_DW(NB, CB)                                                                                          \
+  static void direct_dw_##NB(const Conv *c, const float *x, const float *dy, float *dw, int64_t b, int64_t i,       \
+                             int64_t j, int64_t c0, int64_t ncb, int64_t co0) {                                    \
+    vec acc[CB][NB];                                                                                               \
+    float *dst = dw + ((i * c->kw + j) * c->ci + c0) * c->co + co0;                                                \
+    for (int cb = 0; cb < CB; cb++)                                                                                \
+      for (int nb = 0; nb < NB; nb++) acc[cb][nb] = cb < ncb ? loadv(dst + cb * c->co + nb * VW) : (vec){ 0 };   \
+    for (int64_t y = 0; y < c->ho; y++) {                                                                          \
+      int64_t iy = y * c->sh - c->pt + i * c->dh;                                                                  \
+      if (iy < 0 || iy >= c->h) continue;                                                                          \
+      for (int64_t xo = 0; xo < c->wo; xo++) {                                                                     \
+        int64_t ix = xo * c->sw - c->pl + j * c->dw;                                                               \
+        if (ix < 0 || ix >= c->w) continue;                                                                        \
+        const float *xp = x + ((b * c->h + iy) * c->w + ix) * c->ci + c0;                                          \
+        const float *dp = dy + ((b * c->ho + y) * c->wo + xo) * c->co + co0;                                       \
+        vec d[NB];                                                                                                 \
+        for (int nb = 0; nb < NB; nb++) d[nb] = loadv(dp + nb * VW);                                              \
+        for (int cb = 0; cb < CB; cb++) {                                                                          \
+          float xs = cb < ncb ? xp[cb] : 0.0f;                                                                     \
+          for (int nb = 0; nb < NB; nb++) acc[cb][nb] += xs * d[nb];                                               \
+        }                                                                                                          \
+      }                                                                                                            \
+    }                                                                                                              \
+    for (int cb = 0; cb < CB && cb < ncb; cb++)                                                                    \
+      for (int nb = 0; nb < NB; nb++) storev(dst + cb * c->co + nb * VW, acc[cb][nb]);                            \
+  }
+
+#ifdef __AVX512F__
+enum { CB1 = 24, CB2 = 12, CB3 = 8, CB4 = 6 };
+#else
+enum { CB1 = 12, CB2 = 6, CB3 = 4, CB4 = 3 };
+#endif
+DIRECT_DW(1, CB1)
+DIRECT_DW(2, CB2)
+DIRECT_DW(3, CB3)
+DIRECT_DW(4, CB4)
+
+typedef struct { const Conv *c; const float *x, *dy; float *dw; int64_t n_tasks, per_worker, cblocks, coblocks; } DwJob;
+
+static void direct_dw_worker(void *ctx, int64_t part, int worker) {
+  (void)worker;
+  const DwJob *jb = (const DwJob *)ctx;
+  const Conv *c = jb->c;
+  int64_t t0 = part * jb->per_worker, t1 = t0 + jb->per_worker < jb->n_tasks ? t0 + jb->per_worker : jb->n_tasks;
+  for (int64_t b = 0; b < c->b; b++) {
+    for (int64_t t = t0; t < t1; t++) {
+      int64_t cob = t % jb->coblocks, rest = t / jb->coblocks;
+      int64_t cbk = rest % jb->cblocks, ij = rest / jb->cblocks;
+      int64_t co0 = cob * COBLOCK, nb = (c->co - co0) / VW < 4 ? (c->co - co0) / VW : 4;
+      int64_t cbsz = nb == 1 ? CB1 : nb == 2 ? CB2 : nb == 3 ? CB3 : CB4;
+      int64_t c0 = cbk * cbsz;
+      if (c0 >= c->ci) continue; /* a short last channel-block width is handled by ncb below */
+      int64_t ncb = c->ci - c0 < cbsz ? c->ci - c0 : cbsz;
+      int64_t i = ij / c->kw, j = ij % c->kw;
+      switch (nb) {
+        case 1: direct_dw_1(c, jb->x, jb->dy, jb->dw, b, i, j, c0, ncb, co0); break;
+        case 2: direct_dw_2(c, jb->x, jb->dy, jb->dw, b, i, j, c0, ncb, co0); break;
+        case 3: direct_dw_3(c, jb->x, jb->dy, jb->dw, b, i, j, c0, ncb, co0); break;
+        default: direct_dw_4(c, jb->x, jb->dy, jb->dw, b, i, j, c0, ncb, co0); break;
+      }
+    }
+  }
+}
+
+/* Returns 1 when it computed dw directly, 0 when the shape does not qualify. */
+static int conv_filter_grad_direct(const Conv *c, const float *x, const float *dy, float *dw) {
+  if (!g_direct || !direct_pays(c->co) || is_pointwise(c)) return 0;
+  memset(dw, 0, (size_t)(c->kh * c->kw * c->ci * c->co) * sizeof(float));
+  DwJob jb = { c, x, dy, dw, 0, 0, 0, (c->co + COBLOCK - 1) / COBLOCK };
+  /* enough channel blocks for the smallest block size (CB4); co blocks with larger ones skip the blocks past ci */
+  jb.cblocks = (c->ci + CB4 - 1) / CB4;
+  jb.n_tasks = c->kh * c->kw * jb.cblocks * jb.coblocks;
+  int workers = g_threads;
+  jb.per_worker = (jb.n_tasks + workers - 1) / workers;
+  parallel_for(workers, (jb.n_tasks + jb.per_worker - 1) / jb.per_worker, direct_dw_worker, &jb);
+  return 1;
+}
+
 static void conv_input_grad_chunk(void *ctx, int64_t chunk, int worker) {
   const ConvJob *j = (const ConvJob *)ctx;
   const Conv *c = &j->c;
@@ -293,18 +474,53 @@ static void conv_filter_grad_chunk(void *ctx, int64_t chunk, int worker) {
 }
 
 /* kind: 0 forward, 1 input gradient, 2 filter gradient. Returns 0 (and has thrown) when memory ran out. */
+/* The input gradient of a stride-1 convolution is itself a convolution: of dy, by the filter flipped in space with its
+ * channels swapped (w'[i, j, o, c] = w[kh−1−i, kw−1−j, c, o]), padded by kh−1−top / kw−1−left. Returns 1 when it ran
+ * that way (as a direct convolution with ci outputs), 0 when the shape does not qualify (the caller uses col2im). */
+static int conv_input_grad_direct(napi_env env, const Conv *c, const float *dy, const float *w, float *dx, int *failed);
+static int run_conv(napi_env env, Conv *c, const float *in, const float *filt, float *out, int kind);
+
+static int conv_input_grad_direct(napi_env env, const Conv *c, const float *dy, const float *w, float *dx, int *failed) {
+  if (!g_direct || c->sh != 1 || c->sw != 1 || c->dh != 1 || c->dw != 1 || !direct_pays(c->ci)
+      || c->pt > c->kh - 1 || c->pl > c->kw - 1 || is_pointwise(c)) return 0;
+  Conv t = { c->b, c->ho, c->wo, c->co, c->h, c->w, c->ci, c->kh, c->kw, 1, 1, 1, 1, c->kh - 1 - c->pt,
+             c->kw - 1 - c->pl, NULL };
+  float *wf = malloc((size_t)(c->kh * c->kw * c->ci * c->co) * sizeof(float));
+  if (!wf) { *failed = 1; throw_error(env, "conv: out of memory for the flipped filter"); return 1; }
+  for (int64_t i = 0; i < c->kh; i++)
+    for (int64_t j = 0; j < c->kw; j++) {
+      const float *src = w + ((c->kh - 1 - i) * c->kw + (c->kw - 1 - j)) * c->ci * c->co;
+      float *dst = wf + (i * c->kw + j) * c->co * c->ci;
+      for (int64_t ci = 0; ci < c->ci; ci++)
+        for (int64_t o = 0; o < c->co; o++) dst[o * c->ci + ci] = src[ci * c->co + o];
+    }
+  *failed = !run_conv(env, &t, dy, wf, dx, 0);
+  free(wf);
+  return 1;
+}
+
 static int run_conv(napi_env env, Conv *c, const float *in, const float *filt, float *out, int kind) {
+  if (kind == 1) {
+    int failed = 0;
+    if (conv_input_grad_direct(env, c, in, filt, out, &failed)) return !failed;
+  }
+  if (kind == 2 && conv_filter_grad_direct(c, in, filt, out)) return 1;
   const int64_t k = c->kh * c->kw * c->ci;
   int workers = g_threads;
-  ConvJob j = { *c, in, filt, out, 0, k, NULL, is_pointwise(c) };
-  j.imgs_per_chunk = images_per_chunk(c, k, workers);
+  ConvJob j = { *c, in, filt, out, 0, k, NULL, is_pointwise(c), NULL };
+  const int direct = kind == 0 && !j.pointwise && direct_ok(c) && g_direct;
+  j.imgs_per_chunk = direct ? (c->b + workers - 1) / workers : images_per_chunk(c, k, workers);
   int64_t n_chunks = (c->b + j.imgs_per_chunk - 1) / j.imgs_per_chunk;
   if (workers > n_chunks) workers = (int)n_chunks;
   float *scratch[64] = { 0 };
   j.scratch = scratch;
-  float *partials = NULL;
+  float *partials = NULL, *zeros = NULL;
   int ok = 1;
-  if (!j.pointwise) {
+  if (direct) {
+    zeros = calloc((size_t)c->ci, sizeof(float));
+    ok = zeros != NULL;
+    j.zeros = zeros;
+  } else if (!j.pointwise) {
     for (int t = 0; t < workers && ok; t++) {
       scratch[t] = malloc((size_t)(j.imgs_per_chunk * c->ho * c->wo * k) * sizeof(float));
       ok = scratch[t] != NULL;
@@ -316,8 +532,8 @@ static int run_conv(napi_env env, Conv *c, const float *in, const float *filt, f
     j.out = partials;
   }
   if (ok) {
-    void (*fn)(void *, int64_t, int) = kind == 0 ? conv_forward_chunk : kind == 1 ? conv_input_grad_chunk
-                                                                                 : conv_filter_grad_chunk;
+    void (*fn)(void *, int64_t, int) = direct ? conv_forward_direct_chunk : kind == 0 ? conv_forward_chunk
+                                     : kind == 1 ? conv_input_grad_chunk : conv_filter_grad_chunk;
     parallel_for(workers, n_chunks, fn, &j);
     if (kind == 2) {
       memcpy(out, partials, (size_t)(k * c->co) * sizeof(float));
@@ -329,6 +545,7 @@ static int run_conv(napi_env env, Conv *c, const float *in, const float *filt, f
   }
   for (int t = 0; t < 64; t++) free(scratch[t]);
   free(partials);
+  free(zeros);
   if (!ok) throw_error(env, "conv: out of memory for the im2col scratch");
   return ok;
 }
@@ -409,19 +626,28 @@ static char *read_gn(napi_env env, napi_callback_info info, double *p, GroupNorm
   return base;
 }
 
-/* e^x in float, written without library calls so that the loops calling it vectorise (libm's expf, and even
- * rintf/fminf in a -fPIC build, stay scalar calls: measured 6.2 ms vs 0.4 ms for SiLU over 1.6 M floats): 2^k · p(r) with k = round(x/ln2), r = x − k·ln2 in [−ln2/2, ln2/2] and p the degree-6 Taylor
- * polynomial; relative error < 2e-7 (checked against exp in double over [−5, 5], and by the group-norm tests). */
-static inline float exp_vec(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
-  float k = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest: adding 1.5·2^23 drops the fraction */
-  float r = x - k * 0.693145752f - k * 1.42860677e-6f;
+static inline int32_t f2i(float f) { int32_t i; memcpy(&i, &f, sizeof i); return i; }
+static inline float i2f(int32_t i) { float f; memcpy(&f, &i, sizeof f); return f; }
+
+/* σ(y) = 1 / (1 + e^−y) in float with integer and arithmetic operations only, so that the loops calling it vectorise on
+ * AVX2 and AVX-512 alike (libm's expf is a scalar call; in a -fPIC build even fminf/rintf are, and float clamps
+ * `x < a ? a : x` blocked vectorisation on AVX2: measured 6.2 ms vs 0.3–0.6 ms for SiLU over 1.6 M floats).
+ * e = e^z for z = −|y| clamped to [−87, 0] (2^k · degree-6 Taylor polynomial, k = round(z/ln2) by the 1.5·2^23 trick),
+ * then σ(|y|) = 1/(1+e) and σ(−|y|) = e/(1+e) chosen by y's sign bit. Relative error < 3e-7 (checked against libm in
+ * double over [−10, 10]); below −87 it returns 1.6e-38 instead of a smaller number; ±∞ and NaN give NaN. */
+static inline float sigmoid_vec(float y) {
+  int32_t zi = f2i(y) | (int32_t)0x80000000;            /* z = −|y| */
+  const int32_t lo = (int32_t)0xC2AE0000;               /* −87.0f: among negative floats, larger magnitude = larger int */
+  zi = zi > lo ? lo : zi;
+  float z = i2f(zi);
+  float k = (z * 1.44269504f - 12582912.0f) + 12582912.0f;
+  float r = z - k * 0.693145752f - k * 1.42860677e-6f;
   float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-  int32_t bits = ((int32_t)k + 127) << 23; /* 2^k, built in the exponent bits */
-  float scale;
-  memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  float e = p * i2f(((int32_t)k + 127) << 23);          /* e^z in (0, 1] */
+  float s_abs = 1.0f / (1.0f + e);                       /* σ(|y|) */
+  int32_t neg = f2i(y) >> 31;                            /* all ones where y's sign bit is set */
+  float s = i2f((f2i(s_abs) & ~neg) | (f2i(e * s_abs) & neg));
+  return s + (y - y);                                    /* NaN in, NaN out */
 }
 
 /* Per-channel copies of its group's mean and 1/sqrt(var + eps), for one sample xb [P, C]. */
@@ -457,7 +683,7 @@ static void gn_stats(const GroupNorm *gn, const float *xb, float *mean_c, float 
 static inline void gn_row(int64_t C, int silu, const float *restrict row, const float *restrict scale,
                           const float *restrict shift, float *restrict o) {
   if (silu) {
-    for (int64_t c = 0; c < C; c++) { float y = row[c] * scale[c] + shift[c]; o[c] = y / (1.0f + exp_vec(-y)); }
+    for (int64_t c = 0; c < C; c++) { float y = row[c] * scale[c] + shift[c]; o[c] = y * sigmoid_vec(y); }
   } else {
     for (int64_t c = 0; c < C; c++) o[c] = row[c] * scale[c] + shift[c];
   }
@@ -496,8 +722,10 @@ static napi_value group_norm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* One pixel's row of the backward pass (restrict: every array is distinct, so the loop vectorises). */
-static inline void gn_grad_row(int64_t C, int silu, const float *restrict row, const float *restrict drow,
+/* One pixel's row of the backward pass (restrict: every array is distinct; `silu` a constant at each call site, so the
+ * branch disappears — AVX2 builds did not vectorise the loop with it inside). */
+static inline __attribute__((always_inline)) void gn_grad_row(int64_t C, const int silu, const float *restrict row,
+                               const float *restrict drow,
                                const float *restrict mean_c, const float *restrict rstd_c,
                                const float *restrict gamma, const float *restrict beta, float *restrict xh,
                                float *restrict grow, float *restrict pdb, float *restrict pdg,
@@ -507,7 +735,7 @@ static inline void gn_grad_row(int64_t C, int silu, const float *restrict row, c
     float d = drow[c];
     if (silu) {
       float y = h * gamma[c] + beta[c];
-      float s = 1.0f / (1.0f + exp_vec(-y));
+      float s = sigmoid_vec(y);
       d *= s * (1.0f + y * (1.0f - s));
     }
     xh[c] = h;
@@ -549,8 +777,12 @@ static napi_value group_norm_grad(napi_env env, napi_callback_info info) {
     float *dxb = dx + b * gn.p * C; /* holds g = dL/dy·γ until the last pass */
     gn_stats(&gn, xb, mean_c, rstd_c, acc);
     for (int64_t c = 0; c < C; c++) { accg[c] = 0; accgx[c] = 0; pdg[c] = 0; pdb[c] = 0; }
-    for (int64_t q = 0; q < gn.p; q++) gn_grad_row(C, gn.silu, xb + q * C, gb + q * C, mean_c, rstd_c, gamma, beta,
-                                                   xhat + q * C, dxb + q * C, pdb, pdg, accg, accgx);
+    for (int64_t q = 0; q < gn.p; q++) {
+      if (gn.silu) gn_grad_row(C, 1, xb + q * C, gb + q * C, mean_c, rstd_c, gamma, beta, xhat + q * C, dxb + q * C,
+                               pdb, pdg, accg, accgx);
+      else gn_grad_row(C, 0, xb + q * C, gb + q * C, mean_c, rstd_c, gamma, beta, xhat + q * C, dxb + q * C, pdb, pdg,
+                       accg, accgx);
+    }
     for (int64_t c = 0; c < C; c++) { dg[c] += pdg[c]; db[c] += pdb[c]; }
     for (int64_t g = 0; g < gn.g; g++) {
       double s1 = 0, s2 = 0;
@@ -647,6 +879,18 @@ static napi_value set_threads(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value set_direct(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool on = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1
+      || napi_get_value_bool(env, argv[0], &on) != napi_ok) {
+    return throw_error(env, "setDirect(on): on must be a boolean");
+  }
+  g_direct = on;
+  return NULL;
+}
+
 static napi_value get_threads(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value v;
@@ -675,6 +919,7 @@ NAPI_MODULE_INIT() {
     { "copyBlocks", copy_blocks },
     { "setThreads", set_threads },
     { "threads", get_threads },
+    { "setDirect", set_direct },
     { "config", get_config },
     { "corename", get_corename },
   };

@@ -201,6 +201,19 @@ for (const native of [false, true]) describe(`wasm course kernels${native ? ' + 
     }
   });
 
+  // Channel counts divisible by 16 take the native direct convolution (forward; input gradient at stride 1): odd image
+  // sizes leave partial pixel blocks, 80 = 64 + 16 output channels needs two channel blocks, pad 3 > k − 1 falls back.
+  const directShapes: Array<[number[], number[], number, Pad | number]> = [
+    [[3, 9, 11, 16], [3, 3, 16, 16], 1, 'same'], [[2, 10, 7, 32], [3, 3, 32, 48], 1, 'valid'],
+    [[2, 9, 9, 16], [3, 3, 16, 32], 2, 'same'], [[2, 8, 8, 3], [3, 3, 3, 80], 1, 'same'],
+    [[2, 7, 7, 64], [5, 5, 64, 16], 1, 'same'], [[2, 6, 6, 16], [3, 3, 16, 16], 1, 3], [[2, 6, 5, 16], [1, 1, 16, 32], 1, 'same'],
+  ];
+  for (const [xShape, fShape, stride, pad] of directShapes) {
+    it(`conv2d x${JSON.stringify(xShape)} f${JSON.stringify(fShape)} stride ${stride} pad ${pad} (direct path): forward, dx, dw`, async () => {
+      await expectWasmMatchesCpu('direct conv', convForwardAndGrads(xShape, fShape, stride, pad), 2e-4, 2e-4);
+    });
+  }
+
   it('a U-Net-sized 3×3 conv (batch 4, 28×28, 128→8 channels: two chunks of the native im2col): forward, dx, dw', async () => {
     await expectWasmMatchesCpu('big conv', convForwardAndGrads([4, 28, 28, 128], [3, 3, 128, 8], 1, 'same'), 2e-3, 1e-3);
   });

@@ -29,6 +29,8 @@ export interface BlasAddon {
   sum(heap: ArrayBuffer, params: Float64Array): void;
   copyBlocks(heap: ArrayBuffer, params: Float64Array): void;
   setThreads(n: number): void;
+  /** false: im2col + sgemm for every convolution (the direct kernels are on by default where they pay). */
+  setDirect(on: boolean): void;
   threads(): number;
   config(): string;
   /** The kernel set OpenBLAS chose at load time (e.g. 'Haswell', 'SkylakeX'). */
@@ -63,6 +65,8 @@ export function loadBlasAddon(): BlasAddon | null {
     chooseBlasCore();
     addon = require(file) as BlasAddon;
     addon.setThreads(defaultBlasThreads());
+    // DIFFUSION_NATIVE_DIRECT=0: convolutions as im2col + sgemm only (to compare; the results agree up to rounding)
+    addon.setDirect(!['0', 'false', 'off'].includes((process.env.DIFFUSION_NATIVE_DIRECT ?? '').trim().toLowerCase()));
   } catch (err) {
     whyNot = `failed to load: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
     addon = null;
