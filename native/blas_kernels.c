@@ -1,27 +1,28 @@
 /*
- * Native float32 kernels for the course's wasm backend: convolution (forward, input gradient, filter gradient) and
- * batched matrix products, computed with the system's OpenBLAS directly ON THE WASM HEAP (no copies).
+ * Native float32 kernels for the course's wasm backend: convolutions (forward, optionally with a bias; input gradient;
+ * filter gradient), batched matrix products, sums, split/concat copies and a fused GroupNorm(+SiLU), computed DIRECTLY
+ * ON THE WASM HEAP (no copies).
  *
  * Why: tfjs-node (libtensorflow) cannot be installed without internet access, and wasm's 128-bit SIMD kernels run a
- * convolution at ~20 GFLOP/s per core where a native AVX2/AVX-512 sgemm runs at 75-125. Everything else (elementwise
- * ops, reductions, the tape, memory management) stays in tfjs' wasm backend; lib/backend/native-kernels.ts registers
- * these as the wasm backend's Conv2D / Conv2DBackpropInput / Conv2DBackpropFilter / BatchMatMul kernels when this
- * addon is built, and the project's kernel tests compare them with tfjs' cpu backend.
+ * convolution at ~20–45 GFLOP/s per core; here the direct convolutions reach 150–265 with AVX-512, OpenBLAS sgemm
+ * 75–125. Everything else (elementwise ops, the tape, memory management) stays in tfjs' wasm backend;
+ * lib/backend/kernels/native-blas.ts registers these as wasm kernels when this addon is built, and the project's kernel
+ * tests compare them with tfjs' cpu backend.
  *
  * Interface (Node-API, so one binary works in the main thread and in worker_threads):
- *   conv2d(heap, p)              y  = conv(x, w)            p: Float64Array, see CONV_* below
+ *   conv2d(heap, p)              y  = conv(x, w) [+ bias]   p: Float64Array, see CONV_* below
  *   conv2dBackpropInput(heap, p) dx = d conv / dx applied to dy
  *   conv2dBackpropFilter(heap, p) dw = d conv / dw applied to dy
  *   matmul(heap, p)              c[b] = op(a[b or 0]) · op(b[b or 0])   (batch broadcasting of a size-1 side)
  *   groupNorm(heap, p)           out = [SiLU](GroupNorm(x)·γ + β);  groupNormGrad(heap, p): dx, dγ, dβ
  *   sum(heap, p)                 out[o, i] = Σ_m x[o, m, i]  (tfjs Sum over a contiguous block of axes)
  *   copyBlocks(heap, p)          one part of a Concat / SplitV along an axis (strided memcpy)
- *   setThreads(n), threads(), config(), corename()
+ *   setThreads(n), setDirect(on), threads(), config(), corename()
  * heap is the wasm memory's ArrayBuffer; all offsets are byte offsets into it (float32, 4-byte aligned).
  * Layouts are tfjs': x/y/dy NHWC, w [kh, kw, ci, co].
  *
- * Convolutions are im2col + one sgemm per chunk of output pixels (chunks bound the scratch memory, which lives
- * outside the wasm heap); a 1x1, stride-1, unpadded convolution is a plain sgemm on x.
+ * Convolutions: direct kernels where they pay (direct_pays), else im2col + one sgemm per chunk of whole images (chunks
+ * bound the scratch memory, which lives outside the wasm heap); a 1x1, stride-1, unpadded convolution is a plain sgemm.
  */
 #include <node_api.h>
 #include <pthread.h>

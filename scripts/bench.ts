@@ -474,7 +474,7 @@ function ratios(rows: (ChildResult | { error: string })[], torch: TorchResult): 
     if (r.trainBatch === BATCH) out[`train:${r.variant}`] = div(r.trainStepMs, t2?.trainStepMs);
     if (r.forwardMs !== undefined && r.variant !== 'wasm-stock') out[`forward:${r.variant}`] = div(r.forwardMs, t2?.forwardMs);
   }
-  // load-independent: CPU time of one thread's work (1 JS thread, 1 BLAS thread) against PyTorch on 1 thread
+  // load-independent: CPU time of one thread's work (1 JS thread, 1 native thread) against PyTorch on 1 thread
   out['trainCpuPerThread:wasm'] = div(by('wasm')?.trainStepCpuMs, t1?.trainStepCpuMs);
   out['trainCpuPerThread:native'] = div(by('native')?.trainStepCpuMs, t1?.trainStepCpuMs);
   out['forwardCpuPerThread:native'] = div(by('native')?.forwardCpuMs, t1?.forwardCpuMs);

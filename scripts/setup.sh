@@ -48,10 +48,10 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 node -e "require('canvas')" 2>/dev/null || { say "rebuilding canvas"; npm rebuild canvas --loglevel=error >/dev/null || die "node-canvas does not load; check the Debian packages above"; }
 
-# --- optional native kernels (OpenBLAS on the wasm heap: 3–5× faster training; see docs/benchmarks.md) ----------
+# --- optional native kernels (C + OpenBLAS on the wasm heap: 5–7× faster training; see docs/benchmarks.md) ------
 # Without a compiler, Node's headers or OpenBLAS the course still runs, on tfjs' wasm kernels alone.
 if [ "${DIFFUSION_NATIVE:-1}" != 0 ]; then
-  scripts/build-native.sh || say "native kernels not built (reason above): the course runs on wasm alone, 3–5× slower to train"
+  scripts/build-native.sh || say "native kernels not built (reason above): the course runs on wasm alone, 5–7× slower to train"
 fi
 
 # --- the tslab kernel ----------------------------------------------------------------------------------------------

@@ -9,8 +9,9 @@
  * group norm from reshape/mean/rsqrt, SiLU, softmax attention via matMul, gather, concat, dropout, Adam) was run
  * through tf.grads and an Adam step on wasm and compared with the cpu backend: it needs nothing more.
  *
- * When the optional native addon is built (kernels/native-blas.ts), Conv2D, both its gradients and BatchMatMul are
- * computed by OpenBLAS on the wasm heap instead — 3–5× faster per core; the kernels above remain their fallback.
+ * When the optional native addon is built (kernels/native-blas.ts), convolutions (forward, fused with a bias, both
+ * gradients), BatchMatMul, Sum, SplitV, Concat and a fused GroupNorm(+SiLU) are computed in C on the wasm heap
+ * instead — a training step 5–7× faster per core (docs/benchmarks.md); the kernels above remain their fallback.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm'; // registers the 'wasm' backend and its kernels; selects nothing by itself

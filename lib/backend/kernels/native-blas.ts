@@ -1,9 +1,10 @@
 /**
  * Optional native kernels for the wasm backend, computed directly on the wasm heap (native/blas_kernels.c, built by
- * scripts/build-native.sh into build/native/): Conv2D, its two gradients and BatchMatMul by OpenBLAS; Sum over a block
- * of axes; SplitV and Concat as strided copies; and a fused GroupNorm(+SiLU) with its gradient (lib/nn/group-norm.ts).
+ * scripts/build-native.sh into build/native/): Conv2D / FusedConv2D and both gradients (direct kernels where they pay,
+ * else im2col + OpenBLAS sgemm), BatchMatMul by OpenBLAS; Sum over a block of axes; SplitV and Concat as strided copies;
+ * and a fused GroupNorm(+SiLU) with its gradient (lib/nn/group-norm.ts).
  *
- * Why: wasm's 128-bit SIMD convolutions run at ~20 GFLOP/s per core; a native sgemm at 75–125 (measured in
+ * Why: wasm's 128-bit SIMD convolutions run at ~20–45 GFLOP/s per core; native code at 100–265 (measured in
  * docs/benchmarks.md). tfjs-node would give native speed too, but it cannot be installed without internet access.
  * When the addon is missing (not built, no OpenBLAS, another OS, Node's permission model) the course kernels in
  * conv2d-backprop.ts and wasm's own kernels are used, with the same results up to float rounding.
