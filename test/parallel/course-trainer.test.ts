@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
+import { defaultBlasThreads, loadBlasAddon } from '../../lib/backend/kernels/native-blas';
 import { makeModelReplica, ParallelCourseTrainer, parallelDenoiser } from '../../lib/parallel';
 import { ddimSample } from '../../lib/samplers';
 import { UNet, type UNetConfig } from '../../lib/models';
@@ -91,6 +92,19 @@ describe('parallel: ParallelCourseTrainer (2 threads) vs lib/train Trainer (1 th
     } finally {
       await par.dispose();
     }
+  });
+
+  it('native kernels run one thread each while a 2-thread group lives, and every core again after dispose', async function () {
+    const lib = loadBlasAddon();
+    if (!lib) this.skip();
+    const schedule = NoiseSchedule.linear(100);
+    const par = await ParallelCourseTrainer.create(TINY, schedule, TRAIN, 2);
+    try {
+      expect(lib!.threads()).to.equal(1);
+    } finally {
+      await par.dispose();
+    }
+    expect(lib!.threads()).to.equal(defaultBlasThreads());
   });
 
   it('leaks no tensors per step', async () => {

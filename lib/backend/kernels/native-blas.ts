@@ -65,7 +65,9 @@ export function loadBlasAddon(): BlasAddon | null {
     }
     chooseBlasCore();
     addon = require(file) as BlasAddon;
-    addon.setThreads(defaultBlasThreads());
+    // The thread count is one setting for the whole process: the main thread owns it (a worker setting it on load would
+    // silently slow the main thread down if a data-parallel group then failed to start).
+    if (isMainThread) addon.setThreads(defaultBlasThreads());
     // DIFFUSION_NATIVE_DIRECT=0: convolutions as im2col + sgemm only (to compare; the results agree up to rounding)
     addon.setDirect(!['0', 'false', 'off'].includes((process.env.DIFFUSION_NATIVE_DIRECT ?? '').trim().toLowerCase()));
   } catch (err) {
