@@ -9,7 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 src=native/blas_kernels.c
 out=build/native/blas_kernels.node
-if [[ "${1:-}" != "--force" && -f "$out" && "$out" -nt "$src" && "$out" -nt "$0" ]]; then exit 0; fi
+cpu_file=build/native/blas_kernels.cpu   # the CPU's flags at build time (-march=native): lib refuses the addon elsewhere
+cpu_flags() { grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | xargs || true; }
+if [[ "${1:-}" != "--force" && -f "$out" && "$out" -nt "$src" && "$out" -nt "$0" && -f "$cpu_file" ]] \
+   && [[ "$(cat "$cpu_file")" == "$(cpu_flags)" ]]; then exit 0; fi
 
 node_prefix=$(dirname "$(dirname "$(node -p 'process.execPath')")")
 inc=""
@@ -36,4 +39,5 @@ tmp="$out.tmp.$$"
 # never leaves a half-written addon behind.
 "$cc" -O3 -march=native -std=c11 -Wall -Wextra -fPIC -shared -fvisibility=hidden -I"$inc" $blas_inc "$src" -o "$tmp" -lopenblas -lm -lpthread
 mv "$tmp" "$out"
+cpu_flags > "$cpu_file"
 echo "[native] built $out ($(node -e "const m=require('./$out');console.log(m.config())"))"

@@ -4,7 +4,9 @@ import * as path from 'path';
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../../lib/errors';
-import { defaultBlasThreads, loadBlasAddon, nativeUnavailableReason, setBlasThreads } from '../../lib/backend/kernels/native-blas';
+import {
+  addonPath, currentCpuFlags, defaultBlasThreads, loadBlasAddon, missingCpuFlags, nativeUnavailableReason, setBlasThreads,
+} from '../../lib/backend/kernels/native-blas';
 import {
   courseKernelNames, nativeKernelsRegistered, registerWasmKernels, wasmKernelsRegistered,
 } from '../../lib/backend/wasm-kernels';
@@ -72,6 +74,16 @@ describe('native OpenBLAS kernels (optional addon)', () => {
     } finally {
       setBlasThreads(defaultBlasThreads());
     }
+  });
+
+  it('refuses an addon built (-march=native) on a CPU with instructions this one lacks', function () {
+    expect(missingCpuFlags('sse2 avx2 avx512f avx512bw', 'sse2 avx2 fma')).to.deep.equal(['avx512f', 'avx512bw']);
+    expect(missingCpuFlags('sse2 avx2', 'sse2 avx2 avx512f')).to.deep.equal([]); // a newer CPU is fine
+    expect(missingCpuFlags('sse2 avx2', '')).to.deep.equal([]); // unknown here (not Linux): no check
+    if (!loadBlasAddon()) this.skip();
+    // the addon in use was built here: set-up recorded this CPU's flags beside it
+    const recorded = fs.readFileSync(addonPath().replace(/\.node$/, '.cpu'), 'utf8');
+    expect(missingCpuFlags(recorded, currentCpuFlags())).to.deep.equal([]);
   });
 
   it('DIFFUSION_BLAS_THREADS: an integer in 1…64, else a named error; unset: one per core on the main thread', () => {

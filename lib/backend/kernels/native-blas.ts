@@ -63,6 +63,12 @@ export function loadBlasAddon(): BlasAddon | null {
       whyNot = 'not built (run scripts/build-native.sh; needs a C compiler and libopenblas-dev)';
       return (addon = null);
     }
+    const missing = missingCpuFlags(readBuildCpuFlags(file), currentCpuFlags());
+    if (missing.length > 0) {
+      // built with -march=native on another CPU: loading it could crash the process with an illegal instruction
+      whyNot = `built on a CPU with instructions this one lacks (${missing.slice(0, 4).join(', ')}): run scripts/build-native.sh`;
+      return (addon = null);
+    }
     chooseBlasCore();
     addon = require(file) as BlasAddon;
     // The thread count is one setting for the whole process: the main thread owns it (a worker setting it on load would
@@ -77,6 +83,32 @@ export function loadBlasAddon(): BlasAddon | null {
   return addon;
 }
 
+/** The CPU flags scripts/build-native.sh recorded beside the addon ('' when unknown, e.g. not Linux). */
+function readBuildCpuFlags(addonFile: string): string {
+  try {
+    return fs.readFileSync(addonFile.replace(/\.node$/, '.cpu'), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** This CPU's flags from /proc/cpuinfo ('' when unknown). */
+export function currentCpuFlags(): string {
+  try {
+    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+    return line ? line.split(':')[1].trim() : '';
+  } catch {
+    return '';
+  }
+}
+
+/** Flags the build CPU had and this one lacks (none when either list is unknown). */
+export function missingCpuFlags(built: string, current: string): string[] {
+  const now = new Set(current.trim().split(/\s+/).filter(Boolean));
+  if (now.size === 0) return [];
+  return built.trim().split(/\s+/).filter((f) => f !== '' && !now.has(f));
+}
+
 /**
  * OpenBLAS 0.3.21 (Debian 12) does not recognise recent AMD CPUs and falls back to its AVX2 'Haswell' kernels even when
  * the CPU has AVX-512; its 'SkylakeX' kernels measured 1.4–1.9× faster sgemm on such a machine (docs/benchmarks.md).
@@ -84,13 +116,7 @@ export function loadBlasAddon(): BlasAddon | null {
  */
 function chooseBlasCore(): void {
   if (process.env.OPENBLAS_CORETYPE || process.platform !== 'linux' || process.arch !== 'x64') return;
-  let flags: string[] = [];
-  try {
-    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
-    flags = line ? line.split(':')[1].trim().split(/\s+/) : [];
-  } catch {
-    return;
-  }
+  const flags = currentCpuFlags().split(/\s+/);
   if (['avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512cd'].every((f) => flags.includes(f))) {
     process.env.OPENBLAS_CORETYPE = 'SkylakeX';
   }
