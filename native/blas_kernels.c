@@ -179,7 +179,7 @@ static void col2im_add(const Conv *c, const float *cols, float *dx, int64_t r0, 
  * thread per call): OpenBLAS' threading gains nothing on the skinny products of a small U-Net (measured: sgemm
  * 50176×288 · 288×32 takes 12.5 ms on 1 thread and 11.8 on 2), whereas independent chunks scale. */
 static int g_threads = 1;
-static int g_direct = 1; /* setDirect(0): im2col + sgemm for every forward convolution (to compare) */
+static int g_direct = 1; /* setDirect(0): im2col + sgemm for every convolution (to compare) */
 
 typedef struct {
   void (*fn)(void *ctx, int64_t chunk, int worker);
@@ -340,10 +340,6 @@ static int direct_pays(int64_t co) {
 #endif
 }
 
-static int direct_ok(const Conv *c) {
-  return direct_pays(c->co);
-}
-
 static void conv_forward_direct_chunk(void *ctx, int64_t chunk, int worker) {
   (void)worker;
   const ConvJob *j = (const ConvJob *)ctx;
@@ -478,7 +474,6 @@ static void conv_filter_grad_chunk(void *ctx, int64_t chunk, int worker) {
 /* The input gradient of a stride-1 convolution is itself a convolution: of dy, by the filter flipped in space with its
  * channels swapped (w'[i, j, o, c] = w[kh−1−i, kw−1−j, c, o]), padded by kh−1−top / kw−1−left. Returns 1 when it ran
  * that way (as a direct convolution with ci outputs), 0 when the shape does not qualify (the caller uses col2im). */
-static int conv_input_grad_direct(napi_env env, const Conv *c, const float *dy, const float *w, float *dx, int *failed);
 static int run_conv(napi_env env, Conv *c, const float *in, const float *filt, float *out, int kind);
 
 static int conv_input_grad_direct(napi_env env, const Conv *c, const float *dy, const float *w, float *dx, int *failed) {
@@ -509,7 +504,7 @@ static int run_conv(napi_env env, Conv *c, const float *in, const float *filt, f
   const int64_t k = c->kh * c->kw * c->ci;
   int workers = g_threads;
   ConvJob j = { *c, in, filt, out, 0, k, NULL, is_pointwise(c), NULL };
-  const int direct = kind == 0 && !j.pointwise && direct_ok(c) && g_direct;
+  const int direct = kind == 0 && !j.pointwise && direct_pays(c->co) && g_direct;
   j.imgs_per_chunk = direct ? (c->b + workers - 1) / workers : images_per_chunk(c, k, workers);
   int64_t n_chunks = (c->b + j.imgs_per_chunk - 1) / j.imgs_per_chunk;
   if (workers > n_chunks) workers = (int)n_chunks;

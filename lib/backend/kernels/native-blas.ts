@@ -17,7 +17,7 @@ import { isMainThread } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel } from './conv2d-backprop';
 import { InvalidArgumentError } from '../../errors';
-import { BackendWasm, Info, originals } from './wasm-calls';
+import { BackendWasm, Info, heap, originals } from './wasm-calls';
 
 /** The addon's interface (see native/blas_kernels.c for the parameter order). */
 export interface BlasAddon {
@@ -159,15 +159,14 @@ export function restoreDefaultBlasThreads(): void {
 
 // ------------------------------------------------------------------------------------------------------ kernels
 
-interface WasmInternals { wasm: { HEAPU8: Uint8Array }; dataIdMap: { get(id: object): { memoryOffset: number } } }
-
+/** Byte offset of a tensor's data in the wasm heap (from the backend's own heap view). */
 function offset(be: BackendWasm, t: Info): number {
-  return (be as unknown as WasmInternals).dataIdMap.get(t.dataId).memoryOffset;
+  return heap(be, t).byteOffset;
 }
 
-function heapBuffer(be: BackendWasm): ArrayBuffer {
-  // Read after the last allocation of the kernel: a heap growth replaces the buffer.
-  return (be as unknown as WasmInternals).wasm.HEAPU8.buffer as ArrayBuffer;
+/** The wasm heap itself. Take it after the kernel's last allocation: a heap growth replaces the buffer. */
+function heapBuffer(be: BackendWasm, anyTensor: Info): ArrayBuffer {
+  return heap(be, anyTensor).buffer as ArrayBuffer;
 }
 
 function fallback(name: string, args: Parameters<tf.KernelFunc>[0]): ReturnType<tf.KernelFunc> {
@@ -229,7 +228,7 @@ function makeConvKernel(lib: BlasAddon, name: ConvKernelName): tf.KernelFunc {
     const outShape = name === 'Conv2D' ? info.outShape : name === 'Conv2DBackpropInput' ? xShape : filterShape;
     const out = be.makeOutput(outShape, 'float32');
     if (tf.util.sizeFromShape(outShape) > 0) {
-      call.call(lib, heapBuffer(be), convParams(info, offset(be, first), offset(be, second), offset(be, out)));
+      call.call(lib, heapBuffer(be, out), convParams(info, offset(be, first), offset(be, second), offset(be, out)));
     }
     return out;
   };
@@ -246,7 +245,7 @@ function makeFusedConv2D(lib: BlasAddon): tf.KernelFunc {
     if (!info || (bias && tf.util.sizeFromShape(bias.shape) !== info.outChannels)) return fallback('FusedConv2D', args);
     const out = be.makeOutput(info.outShape, 'float32');
     if (tf.util.sizeFromShape(info.outShape) > 0) {
-      lib.conv2d(heapBuffer(be), convParams(info, offset(be, x), offset(be, filter), offset(be, out), bias ? offset(be, bias) : -1));
+      lib.conv2d(heapBuffer(be, out), convParams(info, offset(be, x), offset(be, filter), offset(be, out), bias ? offset(be, bias) : -1));
     }
     return out;
   };
@@ -275,10 +274,10 @@ function makeBatchMatMul(lib: BlasAddon): tf.KernelFunc {
     const out = be.makeOutput([...outer, m, n], 'float32');
     if (batch * m * n === 0) return out;
     if (k === 0) {
-      (be.typedArrayFromHeap(out) as Float32Array).fill(0);
+      heap(be, out).fill(0);
       return out;
     }
-    lib.matmul(heapBuffer(be), Float64Array.from([
+    lib.matmul(heapBuffer(be, out), Float64Array.from([
       offset(be, a), offset(be, b), offset(be, out), batchA, batchB, m, n, k, transposeA ? 1 : 0, transposeB ? 1 : 0,
     ]));
     return out;
@@ -304,7 +303,7 @@ function makeSum(lib: BlasAddon): tf.KernelFunc {
       : x.shape.filter((_, i) => !axes.includes(i));
     if (outer * mid * inner === 0 || rank === 0) return fallback('Sum', args);
     const out = be.makeOutput(outShape, 'float32');
-    lib.sum(heapBuffer(be), Float64Array.from([offset(be, x), offset(be, out), outer, mid, inner]));
+    lib.sum(heapBuffer(be, out), Float64Array.from([offset(be, x), offset(be, out), outer, mid, inner]));
     return out;
   };
 }
@@ -325,7 +324,7 @@ function makeSplitV(lib: BlasAddon): tf.KernelFunc {
     const inner = tf.util.sizeFromShape(x.shape.slice(ax + 1));
     const { outer, row } = rows(x.shape, ax);
     const outs = sizes.map((size) => be.makeOutput(x.shape.map((d, i) => (i === ax ? size : d)), 'float32'));
-    const heapNow = heapBuffer(be);
+    const heapNow = heapBuffer(be, x);
     let at = 0;
     outs.forEach((out, k) => {
       const n = sizes[k] * inner;
@@ -349,7 +348,7 @@ function makeConcat(lib: BlasAddon): tf.KernelFunc {
     const outShape = tf.backend_util.computeOutShape(parts.map((t) => t.shape), ax);
     const out = be.makeOutput(outShape, 'float32');
     const { outer, row } = rows(outShape, ax);
-    const heapNow = heapBuffer(be);
+    const heapNow = heapBuffer(be, out);
     let at = 0;
     for (const t of parts) {
       const n = rows(t.shape, ax).row;
@@ -384,7 +383,7 @@ function makeGroupNorm(lib: BlasAddon): tf.KernelFunc {
     const { x, gamma, beta } = args.inputs as { x: Info; gamma: Info; beta: Info };
     const attrs = args.attrs as unknown as GroupNormAttrs;
     const out = be.makeOutput(x.shape, 'float32');
-    lib.groupNorm(heapBuffer(be), groupNormParams(be, x, gamma, beta, attrs, { out }));
+    lib.groupNorm(heapBuffer(be, out), groupNormParams(be, x, gamma, beta, attrs, { out }));
     return out;
   };
 }
@@ -397,7 +396,7 @@ function makeGroupNormGrad(lib: BlasAddon): tf.KernelFunc {
     const dx = be.makeOutput(x.shape, 'float32');
     const dgamma = be.makeOutput(gamma.shape, 'float32');
     const dbeta = be.makeOutput(beta.shape, 'float32');
-    lib.groupNormGrad(heapBuffer(be), groupNormParams(be, x, gamma, beta, attrs, { dy, dx, dgamma, dbeta }));
+    lib.groupNormGrad(heapBuffer(be, dx), groupNormParams(be, x, gamma, beta, attrs, { dy, dx, dgamma, dbeta }));
     return [dx, dgamma, dbeta];
   };
 }
