@@ -13,9 +13,13 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 [ "$node_major" -ge 20 ] || die "Node.js >= 20 is required (found: $(node --version 2>/dev/null || echo none)). Install Node.js 20 LTS."
 
-# --- Debian packages: Jupyter (Notebook + nbconvert), the libraries node-canvas builds against, OpenBLAS --------------
+# --- Debian packages -----------------------------------------------------------------------------------------------
+# Jupyter (Notebook + nbconvert); the libraries node-canvas builds against; OpenBLAS (native kernels); bubblewrap (the
+# grader's OS sandbox); Fashion-MNIST's original IDX files; the Vulkan loader (WebGPU on a real GPU) and Mesa's EGL/GL
+# (WebGPU on the CPU through Dawn's OpenGL backend, which the tests use where there is no GPU).
 APT_PACKAGES=(build-essential pkg-config libcairo2-dev libpango1.0-dev libjpeg-dev libgif-dev librsvg2-dev
-  libopenblas-dev jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client python3-ipykernel)
+  libopenblas-dev jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client python3-ipykernel
+  bubblewrap dataset-fashion-mnist libvulkan1 libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)
 if [ "${SETUP_SKIP_APT:-0}" != 1 ] && command -v dpkg-query >/dev/null 2>&1; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do
