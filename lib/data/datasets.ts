@@ -84,7 +84,7 @@ function checkPositiveInt(name: string, v: number): void {
 
 /**
  * Load one split of a data set. The first load in a process checks the cache (builds it when missing or corrupt:
- * MNIST ≈ 1 s, Fashion-MNIST ≈ 1.5 s) and memoises it.
+ * MNIST ≈ 0.25 s, Fashion-MNIST ≈ 0.45 s; a valid one loads in ≈ 65 ms for train, 6 ms for test) and memoises it.
  */
 export function loadDataset(name: DatasetName, split: SplitName, opts: LoadOptions = {}): ImageSplit {
   checkDatasetName(name);
