@@ -21,18 +21,25 @@ export class Ema {
     this.shadow = variables.map((v) => tf.tidy(() => tf.variable(v.clone(), false)));
   }
 
-  /** shadow ← d·shadow + (1 − d)·θ with the warmed-up d; returns d. */
-  update(): number {
+  /**
+   * shadow ← d·shadow + (1 − d)·θ with the warmed-up d; returns d. With `mask` (a bool scalar tensor) the shadow changes
+   * only where it is true (see Adam.apply: a rejected step leaves it as it was, without a read).
+   */
+  update(mask?: tf.Tensor): number {
     const d = emaDecay(this.decay, this.updates);
     tf.tidy(() => {
-      this.shadow.forEach((s, i) => s.assign(tf.add(tf.mul(s, d), tf.mul(this.variables[i], 1 - d))));
+      this.shadow.forEach((s, i) => {
+        const next = tf.add(tf.mul(s, d), tf.mul(this.variables[i], 1 - d));
+        s.assign(mask ? tf.where(mask, next, s) : next);
+      });
     });
     this.updates += 1;
     return d;
   }
 
-  values(): Float32Array[] {
-    return this.shadow.map((s) => s.dataSync() as Float32Array);
+  /** The averaged weights, read back (awaited). */
+  values(): Promise<Float32Array[]> {
+    return Promise.all(this.shadow.map((s) => s.data() as Promise<Float32Array>));
   }
 
   setValues(values: Float32Array[], updates: number): void {
