@@ -85,7 +85,7 @@ export async function annealedLangevin(score: ScoreModel, shape: number[], o: La
   };
   let x = o.initialNoise ? o.initialNoise.clone() : tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', initSeed), sigmas[0]));
   const trajectory: TrajectoryPoint[] = [];
-  const scoreAt = (xIn: tf.Tensor, level: number) => score(xIn, tf.fill([b], sigmas[level]) as tf.Tensor1D);
+  const scoreAt = (xIn: tf.Tensor, level: number) => score(xIn, tf.fill([b], sigmas[level]) as tf.Tensor1D, sigmas[level]);
   try {
     if (keep(0)) trajectory.push({ step: 0, t: 0, x });
     let k = 0;

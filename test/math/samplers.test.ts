@@ -389,6 +389,11 @@ describe('math/samplers', () => {
       expect(counts[99]).to.equal(counts[0] + 3);
       expect(r.trajectory.map((p) => p.step)).to.deep.equal([0, 25, 50, 75, 100]);
       disposeResult(r);
+      // σ also arrives as a number (so a model needing it on the JS side need not read the tensor); the last call is
+      // the final denoising step at σ_L
+      const seen: number[] = [];
+      disposeResult(await annealedLangevin((x, _s, v) => { seen.push(v!); return tf.neg(x); }, [1, 1], { sigmas: [1, 0.5], stepsPerLevel: 2, seed: 1 }));
+      expect(seen).to.deep.equal([1, 1, 0.5, 0.5, 0.5]);
       expect(tf.memory().numTensors).to.equal(start);
     });
   });
