@@ -9,7 +9,8 @@ import { InvalidArgumentError } from './errors';
 
 /** True (as a bool scalar tensor) when every entry is finite: x·0 sums to 0 exactly then, and to NaN otherwise. */
 export function finiteFlag(...xs: tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.equal(tf.addN(xs.map((x) => tf.sum(tf.mul(x, 0)))), 0) as tf.Scalar);
+  // stack + sum, not tf.addN: webgpu's AddN fails for more than a handful of inputs
+  return tf.tidy(() => tf.equal(tf.sum(tf.stack(xs.map((x) => tf.sum(tf.mul(x, 0))))), 0) as tf.Scalar);
 }
 
 /** Where a watched loop first went non-finite: `step` (0-based) and which of the two watched quantities did. */

@@ -94,9 +94,13 @@ export function warmupLr(step: number, lr: number, warmupSteps: number): number 
   return lr * Math.min(1, (step + 1) / warmupSteps);
 }
 
-/** Global L2 norm √(Σ over all tensors of Σ g²), as a scalar tensor (not read back). */
+/**
+ * Global L2 norm √(Σ over all tensors of Σ g²), as a scalar tensor (not read back). The per-tensor sums are stacked and
+ * summed rather than passed to tf.addN: webgpu's AddN fails for more than a handful of inputs (docs: gpu.md), its
+ * concat (behind stack) splits long input lists.
+ */
 export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+  return tf.tidy(() => tf.sqrt(tf.sum(tf.stack(grads.map((g) => tf.sum(tf.square(g)))))) as tf.Scalar);
 }
 
 /**
