@@ -13,6 +13,25 @@ export function finiteFlag(...xs: tf.Tensor[]): tf.Scalar {
   return tf.tidy(() => tf.equal(tf.sum(tf.stack(xs.map((x) => tf.sum(tf.mul(x, 0))))), 0) as tf.Scalar);
 }
 
+/**
+ * `flag` (a bool scalar) as a bool tensor shaped like `x`, the condition of a masked update (keep). tf.where would
+ * broadcast a scalar condition with Tile, which wasm runs ~10× slower than the Select itself; a comparison broadcasts the
+ * scalar natively.
+ */
+export function flagLike(flag: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.less(tf.zerosLike(x), tf.cast(flag, 'float32')));
+}
+
+/**
+ * `next` where `cond` is true, else `old` (all three of one shape): a masked update. The Select kernel directly —
+ * tf.where would first clone each input (three Identity kernels: per-op overhead that a training step pays for every
+ * parameter tensor).
+ */
+export function keep(cond: tf.Tensor, next: tf.Tensor, old: tf.Tensor): tf.Tensor {
+  if (!tf.util.arraysEqual(cond.shape, next.shape) || !tf.util.arraysEqual(next.shape, old.shape)) return tf.where(cond, next, old);
+  return tf.engine().runKernel('Select', { condition: cond, t: next, e: old }) as tf.Tensor;
+}
+
 /** Where a watched loop first went non-finite: `step` (0-based) and which of the two watched quantities did. */
 export interface FirstNonFinite {
   step: number;

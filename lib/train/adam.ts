@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors';
-import { finiteFlag } from '../finite';
+import { finiteFlag, keep } from '../finite';
 
 export interface AdamConfig { beta1: number; beta2: number; epsilon: number; weightDecay?: number }
 export const DEFAULT_ADAM: AdamConfig = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
@@ -33,28 +33,28 @@ export class Adam {
   }
 
   /**
-   * One update with learning rate `lr`; grads in the order of the variables. With `mask` (a bool scalar tensor), the
-   * moments and weights change only where it is true: a step whose loss or gradient turned out non-finite is applied as
-   * "no change" on the device, without reading anything back (the step counter still advances: the trainer rolls it
-   * back when its deferred check finds the bad step).
+   * One update with learning rate `lr`; grads in the order of the variables. With `keepIf` (one bool tensor per variable,
+   * shaped like it: lib/finite's flagLike), the moments and weights change only where it is true: a step whose loss or
+   * gradient turned out non-finite is applied as "no change" on the device, without reading anything back (the step
+   * counter still advances: the trainer rolls it back when its deferred check finds the bad step).
    */
-  apply(grads: tf.Tensor[], lr: number, mask?: tf.Tensor): void {
-    if (grads.length !== this.variables.length) {
-      throw new ShapeMismatchError(`Adam: got ${grads.length} gradients for ${this.variables.length} variables`);
+  apply(grads: tf.Tensor[], lr: number, keepIf?: tf.Tensor[]): void {
+    if (grads.length !== this.variables.length || (keepIf && keepIf.length !== grads.length)) {
+      throw new ShapeMismatchError(`Adam: got ${grads.length} gradients (and ${keepIf?.length ?? 'no'} masks) for ${this.variables.length} variables`);
     }
     const { beta1, beta2, epsilon } = this.config;
     this.step += 1;
     const c1 = 1 - beta1 ** this.step;
     const c2 = 1 - beta2 ** this.step;
-    const keep = (next: tf.Tensor, old: tf.Tensor) => (mask ? tf.where(mask, next, old) : next);
     tf.tidy(() => {
       grads.forEach((g, i) => {
+        const masked = (next: tf.Tensor, old: tf.Tensor) => (keepIf ? keep(keepIf[i], next, old) : next);
         const m = tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1));
         const v = tf.add(tf.mul(this.v[i], beta2), tf.mul(tf.square(g), 1 - beta2));
         const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), epsilon));
-        this.variables[i].assign(keep(tf.sub(this.variables[i], tf.mul(update, lr)), this.variables[i]));
-        this.m[i].assign(keep(m, this.m[i]));
-        this.v[i].assign(keep(v, this.v[i]));
+        this.variables[i].assign(masked(tf.sub(this.variables[i], tf.mul(update, lr)), this.variables[i]));
+        this.m[i].assign(masked(m, this.m[i]));
+        this.v[i].assign(masked(v, this.v[i]));
       });
     });
   }

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors';
+import { keep } from '../finite';
 
 export function emaDecay(maxDecay: number, updates: number): number {
   return Math.min(maxDecay, (1 + updates) / (10 + updates));
@@ -22,15 +23,16 @@ export class Ema {
   }
 
   /**
-   * shadow ← d·shadow + (1 − d)·θ with the warmed-up d; returns d. With `mask` (a bool scalar tensor) the shadow changes
-   * only where it is true (see Adam.apply: a rejected step leaves it as it was, without a read).
+   * shadow ← d·shadow + (1 − d)·θ with the warmed-up d; returns d. With `keepIf` (one bool tensor per variable, as in
+   * Adam.apply) the shadow changes only where it is true: a rejected step leaves it as it was, without a read.
    */
-  update(mask?: tf.Tensor): number {
+  update(keepIf?: tf.Tensor[]): number {
+    if (keepIf && keepIf.length !== this.shadow.length) throw new ShapeMismatchError(`EMA: got ${keepIf.length} masks for ${this.shadow.length} weights`);
     const d = emaDecay(this.decay, this.updates);
     tf.tidy(() => {
       this.shadow.forEach((s, i) => {
         const next = tf.add(tf.mul(s, d), tf.mul(this.variables[i], 1 - d));
-        s.assign(mask ? tf.where(mask, next, s) : next);
+        s.assign(keepIf ? keep(keepIf[i], next, s) : next);
       });
     });
     this.updates += 1;

@@ -15,7 +15,7 @@ import type { Denoiser } from '../param';
 import { makeRng } from '../random';
 import type { NoiseSchedule } from '../schedule';
 import { progressBar } from '../viz/progress';
-import { finiteFlag } from '../finite';
+import { finiteFlag, flagLike } from '../finite';
 import { Adam, clipByGlobalNorm, warmupLr } from './adam';
 import { Ema } from './ema';
 
@@ -212,8 +212,15 @@ export function applyStepGradients(state: StepState, grads: tf.Tensor[], loss: t
       const clipped = clipByGlobalNorm(grads, config.gradClip);
       const ok = tf.logicalAnd(pending.ok, tf.logicalAnd(finiteFlag(loss), finiteFlag(clipped.norm)));
       pending.ok.assign(ok);
-      state.optimizer.apply(clipped.grads, lr, ok);
-      state.ema.update(ok);
+      // the flag as a full-shape condition, one per distinct weight shape (shared by Adam and the EMA)
+      const byShape = new Map<string, tf.Tensor>();
+      const keepIf = clipped.grads.map((g) => {
+        const key = g.shape.join(',');
+        if (!byShape.has(key)) byShape.set(key, flagLike(ok, g));
+        return byShape.get(key)!;
+      });
+      state.optimizer.apply(clipped.grads, lr, keepIf);
+      state.ema.update(keepIf);
       pending.push(state.step, lr, tf.keep(tf.stack([loss, clipped.norm]) as tf.Tensor1D));
     });
   } finally {
