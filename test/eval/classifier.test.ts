@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { CorruptFileError, InvalidArgumentError, ShapeMismatchError } from '../../lib/errors';
+import { CorruptFileError, NonFiniteError, InvalidArgumentError, ShapeMismatchError } from '../../lib/errors';
 import { makeRng } from '../../lib/random';
 import { loadMnist } from '../../lib/data/mnist';
 import { writeCheckpointFile } from '../../lib/train/checkpoint';
@@ -101,6 +101,14 @@ describe('eval/classifier', () => {
     expect(history[1].meanLoss).to.be.below(history[0].meanLoss);
     expect(history[0].meanLoss).to.be.below(3.5); // near ln 10 at the start, not exploded
     await expectRejects(() => trainClassifier(model, train, { epochs: 0, batchSize: 8, learningRate: 1e-3, seed: 0, maxShift: 0 }), InvalidArgumentError, /epochs/);
+    // the losses are read once per epoch: a NaN at step 3 is still named, and nothing leaks
+    const loss = model.loss.bind(model);
+    let calls = 0;
+    model.loss = (x, y, seed) => (calls++ === 3 ? tf.mul(loss(x, y, seed), NaN) as tf.Scalar : loss(x, y, seed));
+    const before2 = tf.memory().numTensors;
+    await expectRejects(() => trainClassifier(model, train, { epochs: 1, batchSize: 8, learningRate: 1e-3, seed: 0, maxShift: 0, maxStepsPerEpoch: 6 }),
+      NonFiniteError, /loss is NaN at epoch 0, step 3/);
+    expect(tf.memory().numTensors).to.equal(before2);
     model.dispose();
   });
 
