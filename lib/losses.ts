@@ -67,12 +67,17 @@ export interface DiffusionLossOptions {
   classes?: tf.Tensor1D;
 }
 
-function timestepValues(t: Timesteps | undefined, b: number, schedule: NoiseSchedule, seed: () => number): number[] {
-  if (t === undefined) {
-    const draw = schedule.sampleTimesteps(b, seed());
-    const v = Array.from(draw.dataSync());
-    draw.dispose();
-    return v;
+/**
+ * The batch's timesteps: drawn on the JS side when not given, else checked (arrays) or taken as they are (a tensor is
+ * not read back: schedule.at looks its values up on the device). Numbers are expanded to one per example.
+ */
+function batchTimesteps(t: Timesteps | undefined, b: number, schedule: NoiseSchedule, seed: () => number): number[] | tf.Tensor1D {
+  if (t === undefined) return Array.from(schedule.drawTimesteps(b, seed()));
+  if (t instanceof tf.Tensor) {
+    if (t.rank !== 1 || (t.shape[0] !== 1 && t.shape[0] !== b)) {
+      throw new ShapeMismatchError(`t: expected 1 or ${b} timesteps (the batch size), got shape [${t.shape}]`);
+    }
+    return t;
   }
   const v = schedule.checkTimesteps(t);
   if (v.length === 1) return new Array(b).fill(v[0]);
@@ -86,22 +91,23 @@ export function diffusionLossPerExample(model: Denoiser, x0: tf.Tensor, schedule
   if (x0.rank < 2) throw new ShapeMismatchError(`x0 must be a batch [B, …] of rank ≥ 2, got shape [${x0.shape}]`);
   const b = x0.shape[0];
   const seeds = seedStream(opts.seed);
-  const ts = timestepValues(opts.t, b, schedule, seeds.next);
+  const ts = batchTimesteps(opts.t, b, schedule, seeds.next);
   const noiseSeed = seeds.next();
   if (opts.noise) assertSameShape(x0, opts.noise, 'diffusionLoss(x0, noise)');
   const w = opts.weighting ?? 'none';
   if (w !== 'none' && (typeof w !== 'object' || typeof w.minSnrGamma !== 'number')) {
     throw new InvalidArgumentError(`weighting must be 'none' or { minSnrGamma: number }, got ${JSON.stringify(w)}`);
   }
+  // the weight of every timestep, computed once here (validates γ before any tensor is made)
+  const weights = w === 'none' ? undefined : Array.from(schedule.snr, (snr) => minSnrWeight(snr, w.minSnrGamma, predictionType));
   return tf.tidy(() => {
     const noise = opts.noise ?? tf.randomNormal(x0.shape, 0, 1, 'float32', noiseSeed);
-    const tTensor = tf.tensor1d(ts, 'int32');
+    const tTensor = ts instanceof tf.Tensor ? (ts.shape[0] === b ? ts : tf.broadcastTo(ts, [b]) as tf.Tensor1D) : tf.tensor1d(ts, 'int32');
     const xt = addNoise(x0, noise, ts, schedule);
     const out = model(xt, tTensor, opts.classes);
     const mse = perExampleMse(out, predictionTarget(predictionType, x0, noise, ts, schedule));
-    if (w === 'none') return mse;
-    const weights = ts.map((t) => minSnrWeight(schedule.snr[t], w.minSnrGamma, predictionType));
-    return tf.mul(mse, tf.tensor1d(weights));
+    if (!weights) return mse;
+    return tf.mul(mse, schedule.lookup(weights, ts, 1));
   });
 }
 

@@ -22,8 +22,12 @@ export type Parameterisation = PredictionType | 'score';
  */
 export type Denoiser = (x: tf.Tensor, t: tf.Tensor1D, classes?: tf.Tensor1D) => tf.Tensor;
 
-/** A noise-conditional score network s(x, σ) ≈ ∇_x log p_σ(x), with σ float32 [B] (NCSN; Song & Ermon 2019). */
-export type ScoreModel = (x: tf.Tensor, sigma: tf.Tensor1D) => tf.Tensor;
+/**
+ * A noise-conditional score network s(x, σ) ≈ ∇_x log p_σ(x), with σ float32 [B] (NCSN; Song & Ermon 2019).
+ * `sigmaValue` is σ as a number when the whole batch shares it (annealed Langevin passes it), so that a model that needs
+ * σ on the JS side does not have to read the tensor back.
+ */
+export type ScoreModel = (x: tf.Tensor, sigma: tf.Tensor1D, sigmaValue?: number) => tf.Tensor;
 
 export const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'x0', 'v'];
 

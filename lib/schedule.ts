@@ -222,10 +222,9 @@ export class NoiseSchedule {
     return new NoiseSchedule(j.betas, kind, j.params ?? {});
   }
 
-  /** Checks that every timestep is an integer in [0, T); returns them as numbers. */
-  checkTimesteps(t: tf.Tensor | ArrayLike<number> | number): number[] {
-    const values =
-      typeof t === 'number' ? [t] : t instanceof tf.Tensor ? Array.from(t.dataSync() as ArrayLike<number>) : Array.from(t);
+  /** Checks that every timestep is an integer in [0, T); returns them as numbers. (Tensors: see `at`.) */
+  checkTimesteps(t: ArrayLike<number> | number): number[] {
+    const values = typeof t === 'number' ? [t] : Array.from(t);
     for (const v of values) {
       if (!Number.isInteger(v) || v < 0 || v >= this.T) {
         throw new InvalidArgumentError(`timestep must be an integer in [0, ${this.T - 1}] (T = ${this.T}), got ${v}`);
@@ -238,29 +237,52 @@ export class NoiseSchedule {
    * The per-step field `name` at timesteps t, as a float32 tensor shaped [B, 1, …, 1] (rank `ndims`) that broadcasts
    * against a batch of data of that rank: ndims = 4 for images [B, H, W, C], 2 for points [B, D].
    * `t` may be an int32 Tensor1D, an array, or one number (then B = 1; it still broadcasts over any batch).
-   * Values are looked up in float64 on the JS side (no gather kernel, and t is range-checked).
+   * Numbers and arrays are range-checked and looked up on the JS side. A tensor is never read back (that would stall a
+   * GPU every training step): its values are looked up on the device (schedule.lookup), and a timestep outside
+   * [0, T) gives NaN, which the trainer's and samplers' finite checks then report.
    */
   at(name: ScheduleField, t: tf.Tensor | ArrayLike<number> | number, ndims = 4): tf.Tensor {
+    return this.lookup(this[name], t, ndims);
+  }
+
+  /** `at` for any per-step table of T values (e.g. a loss weight per timestep). */
+  lookup(table: ArrayLike<number>, t: tf.Tensor | ArrayLike<number> | number, ndims = 4): tf.Tensor {
     if (!Number.isInteger(ndims) || ndims < 1) throw new InvalidArgumentError(`ndims must be a positive integer, got ${ndims}`);
-    if (t instanceof tf.Tensor && t.rank !== 1) {
-      throw new ShapeMismatchError(`timesteps must be a 1-D tensor [B], got shape [${t.shape}]`);
+    if (table.length !== this.T) throw new ShapeMismatchError(`lookup table has ${table.length} values, the schedule T = ${this.T}`);
+    const ones = new Array<number>(ndims - 1).fill(1);
+    if (t instanceof tf.Tensor) {
+      if (t.rank !== 1) throw new ShapeMismatchError(`timesteps must be a 1-D tensor [B], got shape [${t.shape}]`);
+      if (t.dtype !== 'int32') throw new InvalidArgumentError(`timesteps must be an int32 tensor, got ${t.dtype}`);
+      const T = this.T;
+      return tf.tidy(() => {
+        // gather from a clamped index (backends differ on out-of-range indices), then NaN where t was outside [0, T);
+        // min/max rather than clipByValue, which wasm computes on int32 data as if it were float32
+        const clamped = tf.minimum(tf.maximum(t, tf.scalar(0, 'int32')), tf.scalar(T - 1, 'int32'));
+        const values = tf.gather(tf.tensor1d(Float32Array.from(table), 'float32'), clamped);
+        const inRange = tf.logicalAnd(tf.greaterEqual(t, 0), tf.less(t, T));
+        return tf.reshape(tf.where(inRange, values, tf.fill(values.shape, NaN)), [t.shape[0], ...ones]);
+      });
     }
     const idx = this.checkTimesteps(t);
-    const field = this[name];
-    const vals = Float32Array.from(idx, (i) => field[i]);
-    return tf.tensor(vals, [idx.length, ...new Array(ndims - 1).fill(1)], 'float32');
+    const vals = Float32Array.from(idx, (i) => table[i]);
+    return tf.tensor(vals, [idx.length, ...ones], 'float32');
   }
 
   /**
-   * `batch` timesteps drawn uniformly from 0 … T−1 INCLUSIVE, as int32 [B] (floor(u·T), u ∈ [0, 1)).
+   * `batch` timesteps drawn uniformly from 0 … T−1 INCLUSIVE (floor(u·T), u ∈ [0, 1)), seeded, on the JS side.
    * (tf.randomUniform with dtype int32 rounds, which would draw T itself and halve the end points.)
    */
-  sampleTimesteps(batch: number, seed?: number): tf.Tensor1D {
+  drawTimesteps(batch: number, seed?: number): Int32Array {
     if (!Number.isInteger(batch) || batch <= 0) throw new InvalidArgumentError(`batch must be a positive integer, got ${batch}`);
     const rng = makeRng(seed ?? Math.floor(Math.random() * 2 ** 32));
     const ts = new Int32Array(batch);
     for (let i = 0; i < batch; i++) ts[i] = Math.min(this.T - 1, Math.floor(rng() * this.T));
-    return tf.tensor1d(ts, 'int32');
+    return ts;
+  }
+
+  /** drawTimesteps as an int32 tensor [B]. */
+  sampleTimesteps(batch: number, seed?: number): tf.Tensor1D {
+    return tf.tensor1d(this.drawTimesteps(batch, seed), 'int32');
   }
 }
 

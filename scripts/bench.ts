@@ -262,6 +262,7 @@ async function runChild(args: Args): Promise<ChildResult> {
       result.workerHeapMB = par.parallel.workerHeapBytes.map((b) => b / MB);
     } else {
       const trainer = new Trainer(model, schedule, trainConfig());
+      // trainStep awaits the read of its loss, which (queued after it) completes the whole step on any backend
       const t = await timeIt(() => trainer.trainStep(syntheticBatch(bm.model, trainBatch, step++)), steps, warmup);
       result.trainStepMs = t.medianMs;
       result.trainStepMsAll = t.allMs;
@@ -295,12 +296,15 @@ async function runChild(args: Args): Promise<ChildResult> {
   const tt = tf.tensor1d(Array.from({ length: fwdBatch }, (_, i) => (i * 37) % schedule.T), 'int32');
   const cc = numClasses > 0 ? tf.tensor1d(Array.from({ length: fwdBatch }, (_, i) => i % numClasses), 'int32') : undefined;
   const mainCpu: number[] = [];
-  const forwardOnce = () => {
+  // each forward pass ends with the awaited read of its output: the read completes the work being timed
+  const forwardOnce = async () => {
     const c0 = threadCpuMs();
-    if (parallel) {
-      const y = parallel.applySync(cc ? { x, t: tt, classes: cc } : { x, t: tt });
+    const y = parallel ? await parallel.apply(cc ? { x, t: tt, classes: cc } : { x, t: tt }) : tf.tidy(() => m.apply(x, tt, cc));
+    try {
+      await y.data();
+    } finally {
       y.dispose();
-    } else tf.tidy(() => m.apply(x, tt, cc).dataSync());
+    }
     const c1 = threadCpuMs();
     if (c0 !== undefined && c1 !== undefined) mainCpu.push(c1 - c0);
   };
@@ -321,26 +325,26 @@ async function runChild(args: Args): Promise<ChildResult> {
   // ---- sampling 64 images
   const classes = numClasses > 0 ? Array.from({ length: BATCH }, (_, i) => i % numClasses) : undefined;
   const den = parallel ? parallelDenoiser(parallel) : denoiser(m);
-  const wall = (run: () => SampleResult): number => {
+  const wall = async (run: () => Promise<SampleResult>): Promise<number> => {
     const t0 = performance.now();
-    const r = run();
-    r.sample.dataSync();
+    const r = await run();
+    await r.sample.data(); // the read that completes the sampling is part of its time
     const ms = performance.now() - t0;
     tf.dispose([r.sample, ...r.trajectory.flatMap((p) => [p.x, p.predX0].filter((t): t is tf.Tensor => !!t))]);
     return ms;
   };
   if (quick) {
     const k = 5;
-    result.ddim50Ms = (wall(() => ddimSample(den, sampleShape(bm.model, BATCH), schedule, { predictionType: bm.model.predictionType, steps: k, seed: 1, classes })) / k) * 50;
+    result.ddim50Ms = ((await wall(() => ddimSample(den, sampleShape(bm.model, BATCH), schedule, { predictionType: bm.model.predictionType, steps: k, seed: 1, classes }))) / k) * 50;
     result.ddim50Estimated = true;
   } else {
-    result.ddim50Ms = wall(() => ddimSample(den, sampleShape(bm.model, BATCH), schedule, { predictionType: bm.model.predictionType, steps: 50, seed: 1, classes }));
+    result.ddim50Ms = await wall(() => ddimSample(den, sampleShape(bm.model, BATCH), schedule, { predictionType: bm.model.predictionType, steps: 50, seed: 1, classes }));
     result.ddim50Estimated = false;
   }
   // DDPM's per-step work equals the full run's (one forward + a few elementwise ops): 1000 steps at batch 64 would take
   // ~15 min here, so the per-step time of a 10-step run is scaled up, and the table says "est."
   const k = 10;
-  result.ddpm1000Ms = (wall(() => ddpmSample(den, sampleShape(bm.model, BATCH), schedule, { predictionType: bm.model.predictionType, steps: k, seed: 2, classes })) / k) * 1000;
+  result.ddpm1000Ms = ((await wall(() => ddpmSample(den, sampleShape(bm.model, BATCH), schedule, { predictionType: bm.model.predictionType, steps: k, seed: 2, classes }))) / k) * 1000;
   result.ddpm1000Estimated = true;
 
   if (parallel) {
@@ -355,9 +359,9 @@ async function runChild(args: Args): Promise<ChildResult> {
   {
     const n = quick ? 20 : 100;
     const trainer = new Trainer(model, schedule, trainConfig());
-    trainer.trainStep(syntheticBatch(bm.model, 2, 0));
+    await trainer.trainStep(syntheticBatch(bm.model, 2, 0));
     const after1 = tf.memory().numTensors;
-    for (let s = 1; s < n; s++) trainer.trainStep(syntheticBatch(bm.model, 2, s));
+    for (let s = 1; s < n; s++) await trainer.trainStep(syntheticBatch(bm.model, 2, s));
     result.leakTrain = { steps: n, batch: 2, after1, afterN: tf.memory().numTensors };
     trainer.dispose();
   }
@@ -365,7 +369,7 @@ async function runChild(args: Args): Promise<ChildResult> {
     const n = quick ? 200 : 1000;
     const counts: number[] = [];
     const before = tf.memory().numTensors;
-    const r = ddpmSample(den, sampleShape(bm.model, 1), schedule, {
+    const r = await ddpmSample(den, sampleShape(bm.model, 1), schedule, {
       predictionType: bm.model.predictionType, steps: n, seed: 3, classes: classes?.slice(0, 1), onStep: () => counts.push(tf.memory().numTensors),
     });
     r.sample.dispose();
@@ -380,8 +384,8 @@ async function runChild(args: Args): Promise<ChildResult> {
 
 /** Per-kernel time of one training step (wasm kernels are synchronous, so tfjs' kernel timings are real). */
 async function profileStep(trainer: Trainer, bm: BenchModel, batch: number): Promise<{ kernel: string; ms: number; calls: number }[]> {
-  const info = await tf.profile(() => {
-    trainer.trainStep(syntheticBatch(bm.model, batch, 999));
+  const info = await tf.profile(async () => {
+    await trainer.trainStep(syntheticBatch(bm.model, batch, 999));
   });
   const by = new Map<string, { ms: number; calls: number }>();
   for (const k of info.kernels) {

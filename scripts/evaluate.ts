@@ -87,16 +87,17 @@ async function main(): Promise<void> {
     console.log(`sampling ${nPerClass} per class from ${a.checkpoint} (step ${loaded.header.step}): ${sampler} ${steps} steps, guidance ${guidance}${sampler === 'ddim' ? `, eta ${eta}` : ''}, seed ${seed}`);
     const t0 = Date.now();
     const bar = progressBar({ total: Math.ceil((10 * nPerClass) / batchSize) * steps, label: 'sample' });
-    ({ images, labels } = generateClassConditional(loaded, {
+    ({ images, labels } = await generateClassConditional(loaded, {
       sampler, steps, guidance, eta, nPerClass, seed, batchSize, onStep: (done) => bar.update(done),
     }));
+    const pixels = (await images.data()) as Float32Array; // the read that completes the sampling: inside the timing
     bar.done();
     generationSeconds = (Date.now() - t0) / 1000;
     loaded.model.dispose();
     if (a['save-raw']) {
       writeRawSamples(a['save-raw'], {
         count: labels.length, height: 28, width: 28, channels: 1,
-        pixels: images.dataSync() as Float32Array, labels, meta: settings,
+        pixels, labels, meta: settings,
       });
       console.log(`wrote ${a['save-raw']}`);
     }
@@ -115,7 +116,7 @@ async function main(): Promise<void> {
     const idx = balancedSubset(test.labels, otherHalf, nPerClass, seed + 7);
     const batch = test.batch(idx);
     images = batch.x;
-    labels = batch.y.dataSync() as Int32Array;
+    labels = (await batch.y.data()) as Int32Array;
     batch.y.dispose();
     settings = { baseline: 'real', nPerClass, seed };
   } else if (a.baseline === 'noise') {
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
     throw new InvalidArgumentError(`--baseline must be real or noise, got ${JSON.stringify(a.baseline)}`);
   }
 
-  const report = evaluateSamples(classifier, images, labels, test, { seed });
+  const report = await evaluateSamples(classifier, images, labels, test, { seed });
   images.dispose();
   classifier.dispose();
   const wallSeconds = (Date.now() - started) / 1000;

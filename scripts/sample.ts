@@ -103,23 +103,24 @@ export async function runSample(argv: string[]): Promise<void> {
       guidance: numClasses > 0 ? { weight: args.guidance, classes, nullClass: numClasses } : undefined,
     };
     const r = args.sampler === 'ddim'
-      ? ddimSample(denoiser, shapeOf(classes.length), schedule, { ...opts, steps, eta: args.eta })
-      : ddpmSample(denoiser, shapeOf(classes.length), schedule, { ...opts, steps });
+      ? await ddimSample(denoiser, shapeOf(classes.length), schedule, { ...opts, steps, eta: args.eta })
+      : await ddpmSample(denoiser, shapeOf(classes.length), schedule, { ...opts, steps });
     parts.push(r.sample);
   }
   bar.done();
   const images = tf.concat(parts, 0) as tf.Tensor4D;
   tf.dispose(parts);
+  const pixels = (await images.data()) as Float32Array; // the read that completes the sampling: inside the timing
   const secs = (Date.now() - t0) / 1000;
   if (args.out) {
     const cols = args.cls === 'all' && numClasses > 0 ? Math.min(n, numClasses) : Math.ceil(Math.sqrt(n));
-    fs.writeFileSync(args.out, imageGrid(images, { cols, scale: 2 }));
+    fs.writeFileSync(args.out, await imageGrid(images, { cols, scale: 2 }));
     say(`wrote ${args.out}`);
   }
   if (args.raw) {
     const [count, height, width, channels] = images.shape;
     writeRawSamples(args.raw, {
-      count, height, width, channels, pixels: images.dataSync() as Float32Array, labels: Int32Array.from(labels),
+      count, height, width, channels, pixels, labels: Int32Array.from(labels),
       meta: { checkpoint: args.checkpoint, step: header.step, sampler: args.sampler, steps, guidance: args.guidance, eta: args.eta, seed: args.seed, weights: args.weights },
     });
     say(`wrote ${args.raw} (${count} samples + labels)`);

@@ -62,22 +62,22 @@ async function main(): Promise<void> {
   const train = loadMnist('train');
   const test = loadMnist('test');
   const testAll = test.batch(Array.from({ length: test.size }, (_, i) => i));
-  const testLabels = Array.from(testAll.y.dataSync());
+  const testLabels = Array.from(await testAll.y.data());
 
   const model = DigitClassifier.create(DEFAULT_CLASSIFIER_CONFIG, seed);
   console.log(`classifier: ${model.parameterCount()} parameters, ${epochs} epochs, batch ${batchSize}, lr ${learningRate}, shift ±${maxShift}, seed ${seed}`);
   const git = gitState(); // read at the start: the code that runs is the code of this moment
   const started = Date.now();
   const accuracies: number[] = [];
-  const history = trainClassifier(model, train, {
+  const history = await trainClassifier(model, train, {
     epochs,
     batchSize,
     learningRate,
     maxShift,
     seed,
     maxStepsPerEpoch: fastOr(5, undefined),
-    onEpoch: (e) => {
-      const acc = model.accuracy(testAll.x, testLabels);
+    onEpoch: async (e) => {
+      const acc = await model.accuracy(testAll.x, testLabels);
       accuracies.push(acc);
       console.log(`epoch ${e.epoch + 1}/${epochs}: loss ${e.meanLoss.toFixed(4)}, test accuracy ${(100 * acc).toFixed(2)} %, ${e.seconds.toFixed(1)} s`);
     },
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   const wallSeconds = (Date.now() - started) / 1000;
   const testAccuracy = accuracies[accuracies.length - 1];
 
-  saveClassifier(model, out);
+  await saveClassifier(model, out);
   const provenance = {
     command: `node -r ts-node/register scripts/train-classifier.ts ${process.argv.slice(2).join(' ')}`.trim(),
     gitCommit: git.commit,

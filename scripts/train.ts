@@ -132,8 +132,8 @@ export async function runTrain(argv: string[], hooks: TrainHooks = {}): Promise<
       const previous = fs.existsSync(provFile) ? JSON.parse(fs.readFileSync(provFile, 'utf8')) : {};
       fs.writeFileSync(provFile, `${JSON.stringify({ ...previous, ...prov }, null, 2)}\n`);
     };
-    const checkpoint = () => {
-      saveTrainer(file, trainer, { meta: { wallTimeSec: Math.round(wall()), backend: backend.name, threads: args.threads } });
+    const checkpoint = async () => {
+      await saveTrainer(file, trainer, { meta: { wallTimeSec: Math.round(wall()), backend: backend.name, threads: args.threads } });
       writeProvenance();
     };
 
@@ -143,16 +143,14 @@ export async function runTrain(argv: string[], hooks: TrainHooks = {}): Promise<
     const fitOptions: FitOptions = {
       shouldStop: () => Date.now() >= deadline,
       onStep: (e) => bar.update(e.step + 1, { loss: e.loss, avg100: recentLoss(), lr: e.lr, gnorm: e.gradNorm }),
-      onCheckpoint: (step) => {
-        checkpoint();
+      onCheckpoint: async (step) => {
+        await checkpoint();
         if (!args.quiet) console.log(`\ncheckpoint: ${file} at step ${step} (avg loss ${recentLoss().toFixed(4)}, ${Math.round(wall())} s)`);
       },
     };
-    // one thread: lib/train's synchronous loop, exactly as before --threads existed
-    if (trainer instanceof Trainer) trainer.fit(source, fitOptions);
-    else await trainer.fit(source, fitOptions);
+    await trainer.fit(source, fitOptions);
     bar.done({ avg100: recentLoss() });
-    if (trainer.step === 0 || !fs.existsSync(file)) checkpoint();
+    if (trainer.step === 0 || !fs.existsSync(file)) await checkpoint();
     console.log(`done: ${trainer.step} steps, ${Math.round(wall())} s, avg loss ${recentLoss().toFixed(4)} → ${file}`);
   } finally {
     // also on a failed step, so that no worker thread outlives the run

@@ -17,12 +17,12 @@ export const CLASSIFIER_FILE = 'classifier.ckpt';
 // realpath: inside notebooks lib is reached through the notebooks/lib link, and checkpoints/ sits beside the real lib/.
 export const DEFAULT_CLASSIFIER_DIR = path.join(fs.realpathSync(__dirname), '..', '..', 'checkpoints', 'classifier');
 
-/** Write the model's config and weights to `dir`/classifier.ckpt (folder created if needed). */
-export function saveClassifier(model: DigitClassifier, dir: string, extraHeader: Record<string, unknown> = {}): string {
+/** Write the model's config and weights (read back, awaited) to `dir`/classifier.ckpt (folder created if needed). */
+export async function saveClassifier(model: DigitClassifier, dir: string, extraHeader: Record<string, unknown> = {}): Promise<string> {
+  const entries = Object.entries(model.weights);
+  const values = await Promise.all(entries.map(([, v]) => v.data() as Promise<Float32Array>));
   const params: TensorGroup = new Map();
-  for (const [name, v] of Object.entries(model.weights)) {
-    params.set(name, { shape: v.shape.slice(), data: Float32Array.from(v.dataSync() as Float32Array) });
-  }
+  entries.forEach(([name, v], i) => params.set(name, { shape: v.shape.slice(), data: Float32Array.from(values[i]) }));
   const file = path.join(dir, CLASSIFIER_FILE);
   writeCheckpointFile(file, { header: { ...extraHeader, kind: CLASSIFIER_KIND, config: model.config }, groups: { params } });
   return file;

@@ -29,10 +29,10 @@ export interface RealReference {
 }
 
 /** Classify every digit of `real` (a split the classifier never trained on). Leaves no tensors behind. */
-export function realReference(classifier: DigitClassifier, real: MnistSplit): RealReference {
+export async function realReference(classifier: DigitClassifier, real: MnistSplit): Promise<RealReference> {
   const all = real.batch(Array.from({ length: real.size }, (_, i) => i));
   try {
-    const out = classifier.classify(all.x);
+    const out = await classifier.classify(all.x);
     const labels = Array.from(real.labels);
     return {
       features: out.features,
@@ -49,21 +49,25 @@ export function realReference(classifier: DigitClassifier, real: MnistSplit): Re
  * Judge `images` ([N,28,28,1]; values clipped to [-1,1] first, as when they are shown) generated for `labels`,
  * against `real` (a RealReference, or the held-out split to compute one from). Leaves no tensors behind.
  */
-export function evaluateSamples(
+export async function evaluateSamples(
   classifier: DigitClassifier,
   images: tf.Tensor4D,
   labels: ArrayLike<number>,
   real: RealReference | MnistSplit,
   options: { seed?: number } = {},
-): EvaluationReport {
+): Promise<EvaluationReport> {
   if (labels.length !== images.shape[0]) {
     throw new ShapeMismatchError(`evaluateSamples: ${images.shape[0]} images but ${labels.length} labels`);
   }
   const numClasses = classifier.config.numClasses;
-  const ref = 'featureDim' in real ? real : realReference(classifier, real);
+  const ref = 'featureDim' in real ? real : await realReference(classifier, real);
   const clipped = tf.clipByValue(images, -1, 1);
-  const samples = classifier.classify(clipped);
-  clipped.dispose();
+  let samples;
+  try {
+    samples = await classifier.classify(clipped);
+  } finally {
+    clipped.dispose();
+  }
   return {
     accuracy: conditionalAccuracy(samples.predictions, labels, numClasses),
     fid: fidWithFloor(samples.features, labels, ref.features, ref.labels, samples.featureDim, {
@@ -93,7 +97,7 @@ export interface SamplingOptions {
  * Each batch gets its own seed (seed·100003 + batch index), so a run is reproducible and a batch does not depend on
  * how the batches before it went. The caller disposes the result.
  */
-export function sampleForLabels(loaded: LoadedModel, labels: ArrayLike<number>, o: SamplingOptions): tf.Tensor4D {
+export async function sampleForLabels(loaded: LoadedModel, labels: ArrayLike<number>, o: SamplingOptions): Promise<tf.Tensor4D> {
   const { model, schedule } = loaded;
   const numClasses = model.numClasses;
   if (numClasses < 1) throw new InvalidArgumentError('sampleForLabels: the checkpoint holds an unconditional model');
@@ -126,8 +130,8 @@ export function sampleForLabels(loaded: LoadedModel, labels: ArrayLike<number>, 
       };
       const result =
         o.sampler === 'ddim'
-          ? ddimSample(denoiser, shape, schedule, { ...common, steps: o.steps, eta: o.eta ?? 0 })
-          : ddpmSample(denoiser, shape, schedule, { ...common, steps: o.steps });
+          ? await ddimSample(denoiser, shape, schedule, { ...common, steps: o.steps, eta: o.eta ?? 0 })
+          : await ddpmSample(denoiser, shape, schedule, { ...common, steps: o.steps });
       parts.push(result.sample);
     }
     return tf.concat(parts, 0) as tf.Tensor4D;
@@ -137,15 +141,15 @@ export function sampleForLabels(loaded: LoadedModel, labels: ArrayLike<number>, 
 }
 
 /** nPerClass samples of every class, ordered by class (0,0,…,1,1,…). The caller disposes `images`. */
-export function generateClassConditional(
+export async function generateClassConditional(
   loaded: LoadedModel,
   o: SamplingOptions & { nPerClass: number },
-): { images: tf.Tensor4D; labels: Int32Array } {
+): Promise<{ images: tf.Tensor4D; labels: Int32Array }> {
   if (!Number.isInteger(o.nPerClass) || o.nPerClass < 1) {
     throw new InvalidArgumentError(`generateClassConditional: nPerClass must be a positive integer, got ${o.nPerClass}`);
   }
   const labels = Int32Array.from({ length: loaded.model.numClasses * o.nPerClass }, (_, i) => Math.floor(i / o.nPerClass));
-  return { images: sampleForLabels(loaded, labels, o), labels };
+  return { images: await sampleForLabels(loaded, labels, o), labels };
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(1)} %`;

@@ -57,8 +57,8 @@ export interface ClassifierTrainOptions {
   maxShift: number;
   /** Stop each epoch after this many batches (fast mode / tests); default: the whole split. */
   maxStepsPerEpoch?: number;
-  /** Called after every epoch, e.g. to print progress or test accuracy. */
-  onEpoch?: (info: EpochInfo) => void;
+  /** Called (and awaited) after every epoch, e.g. to print progress or test accuracy. */
+  onEpoch?: (info: EpochInfo) => void | Promise<void>;
 }
 
 export interface EpochInfo {
@@ -68,8 +68,11 @@ export interface EpochInfo {
   seconds: number;
 }
 
-/** Train `model` in place on `train`; returns the per-epoch history. */
-export function trainClassifier(model: DigitClassifier, train: MnistSplit, options: ClassifierTrainOptions): EpochInfo[] {
+/**
+ * Train `model` in place on `train`; returns the per-epoch history. The step losses stay on the device and are read
+ * back once per epoch (a non-finite one then throws NonFiniteError naming its epoch and step).
+ */
+export async function trainClassifier(model: DigitClassifier, train: MnistSplit, options: ClassifierTrainOptions): Promise<EpochInfo[]> {
   const { epochs, batchSize, learningRate, seed, maxShift } = options;
   if (!Number.isInteger(epochs) || epochs < 1) throw new InvalidArgumentError(`trainClassifier: epochs must be a positive integer, got ${epochs}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidArgumentError(`trainClassifier: batchSize must be a positive integer, got ${batchSize}`);
@@ -81,36 +84,46 @@ export function trainClassifier(model: DigitClassifier, train: MnistSplit, optio
   const rng = makeRng(seed);
   const history: EpochInfo[] = [];
   let step = 0;
+  const losses: tf.Scalar[] = [];
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
       const start = Date.now();
-      let lossSum = 0;
-      let steps = 0;
       for (const { x, y } of train.batches(batchSize, { seed: seed * 1000 + epoch, dropLast: true })) {
-        if (steps >= stepsPerEpoch) {
+        if (losses.length >= stepsPerEpoch) {
           tf.dispose([x, y]);
           break;
         }
         const n = x.shape[0];
-        const shifted =
-          maxShift > 0 ? tf.tensor4d(shiftImages(x.dataSync() as Float32Array, n, maxShift, rng), x.shape) : x;
-        optimizer.setLearningRate(cosineLearningRate(step, totalSteps, learningRate));
-        const dropoutSeed = Math.floor(rng() * 2 ** 31);
-        const loss = optimizer.minimize(() => model.loss(shifted, y, dropoutSeed), true, model.variables);
-        const value = loss ? loss.dataSync()[0] : NaN;
-        tf.dispose([loss as tf.Tensor, x, y, shifted]);
-        if (!Number.isFinite(value)) {
-          throw new NonFiniteError(`classifier training: loss is ${value} at epoch ${epoch}, step ${steps}`);
+        let shifted = x;
+        try {
+          // the shift is drawn and applied on the JS side: the pixels come from JS arrays, so this read is an upload's echo
+          if (maxShift > 0) shifted = tf.tensor4d(shiftImages((await x.data()) as Float32Array, n, maxShift, rng), x.shape);
+          optimizer.setLearningRate(cosineLearningRate(step, totalSteps, learningRate));
+          const dropoutSeed = Math.floor(rng() * 2 ** 31);
+          const loss = optimizer.minimize(() => model.loss(shifted, y, dropoutSeed), true, model.variables);
+          losses.push(loss ?? tf.scalar(NaN));
+        } finally {
+          tf.dispose(shifted === x ? [x, y] : [x, y, shifted]);
         }
-        lossSum += value;
-        steps++;
         step++;
       }
-      const info = { epoch, steps, meanLoss: lossSum / steps, seconds: (Date.now() - start) / 1000 };
+      const all = tf.stack(losses);
+      tf.dispose(losses.splice(0));
+      let values: Float32Array;
+      try {
+        values = (await all.data()) as Float32Array;
+      } finally {
+        all.dispose();
+      }
+      const bad = values.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw new NonFiniteError(`classifier training: loss is ${values[bad]} at epoch ${epoch}, step ${bad}`);
+      const lossSum = values.reduce((a, b) => a + b, 0);
+      const info = { epoch, steps: values.length, meanLoss: lossSum / values.length, seconds: (Date.now() - start) / 1000 };
       history.push(info);
-      options.onEpoch?.(info);
+      await options.onEpoch?.(info);
     }
   } finally {
+    tf.dispose(losses);
     optimizer.dispose();
   }
   return history;

@@ -79,11 +79,11 @@ export class ParamStore {
     return out;
   }
 
-  /** Copy of every value (downloads from the backend). */
-  snapshot(): Map<string, Float32Array> {
-    const out = new Map<string, Float32Array>();
-    for (const [k, v] of this.vars) out.set(k, v.dataSync() as Float32Array);
-    return out;
+  /** Every value by name, read back from the backend (awaited). */
+  async snapshot(): Promise<Map<string, Float32Array>> {
+    const entries = [...this.vars];
+    const values = await Promise.all(entries.map(([, v]) => v.data() as Promise<Float32Array>));
+    return new Map(entries.map(([k], i) => [k, values[i]]));
   }
 
   /** Overwrite values by name; every parameter must be present with its exact size. */

@@ -1,7 +1,7 @@
 /**
  * lib/train's training step with the gradients computed data-parallel on several threads. Everything but the gradients
- * is lib/train's own: drawStepInputs before, applyStepGradients after (NaN guards, clipping, warm-up LR, Adam, EMA,
- * history), FitLoop around, saveTrainer / openResume for checkpoints.
+ * is lib/train's own: drawStepInputs before, applyStepGradients after (on-device NaN guard, clipping, warm-up LR, Adam,
+ * EMA), readSteps (batched reads of the losses), FitLoop around, saveTrainer / openResume for checkpoints.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../models/index';
@@ -10,7 +10,7 @@ import { Adam } from '../train/adam';
 import { Ema } from '../train/ema';
 import { openResume, type ResumeOptions } from '../train/state';
 import {
-  applyStepGradients, drawStepInputs, FitLoop, meanOfLast, validateTrainConfig,
+  applyStepGradients, drawStepInputs, FitLoop, meanOfLast, PendingSteps, readSteps, validateTrainConfig,
   type Batch, type BatchSource, type FitOptions, type StepResult, type StepState, type TrainConfig,
 } from '../train/trainer';
 import type { ModelReplica } from './model-replica';
@@ -18,9 +18,10 @@ import { modelReplicaSpec } from './model-replica';
 import { DataParallelTrainer, type StepTiming } from './trainer';
 
 export class ParallelCourseTrainer implements StepState {
-  /** Steps completed so far (= the index of the next step). */
+  /** Steps applied so far (= the index of the next step). */
   step = 0;
   readonly lossHistory: number[] = [];
+  readonly pending = new PendingSteps();
 
   private constructor(
     readonly parallel: DataParallelTrainer,
@@ -78,36 +79,46 @@ export class ParallelCourseTrainer implements StepState {
     return this.replica.schedule;
   }
 
-  /** As Trainer.trainStep, with `timing` of the sharded gradient computation. `batch` is disposed here. */
-  async trainStep(batch: Batch): Promise<StepResult & { timing: StepTiming }> {
+  /**
+   * As Trainer.queueStep: computes the gradients on every thread and applies the step on the device (nothing read back
+   * but what the threads exchange); returns the timing of the sharded gradient computation. `batch` is disposed here.
+   */
+  async queueStep(batch: Batch): Promise<StepTiming> {
     const r = this.replica;
     const inputs = drawStepInputs(batch, r.schedule, r.model.numClasses, this.config, this.step);
     tf.dispose([batch.x, batch.y]);
-    const b = inputs.x0.shape[0];
-    // row i carries seed + i, so each shard (and micro-batch) draws its own dropout masks, new at every step
-    const seeds = tf.tensor1d(Array.from({ length: b }, (_, i) => (inputs.dropoutSeed + i) | 0), 'int32');
-    const named: Record<string, tf.Tensor> = { x0: inputs.x0, noise: inputs.noise, t: inputs.t, dropoutSeed: seeds };
+    const named: Record<string, tf.Tensor> = { x0: inputs.x0, noise: inputs.noise, t: inputs.t };
     if (inputs.classes) named.classes = inputs.classes;
     let result;
     try {
-      result = await this.parallel.gradients(named);
+      // the shard starting at row i draws its dropout masks from seed + i: new at every step, different per shard
+      result = await this.parallel.gradients(named, inputs.dropoutSeed);
     } finally {
-      tf.dispose([inputs.x0, inputs.noise, inputs.t, inputs.classes, seeds]);
+      tf.dispose([inputs.x0, inputs.noise, inputs.t, inputs.classes]);
     }
-    return { ...applyStepGradients(this, result.grads, result.loss), timing: result.timing };
+    applyStepGradients(this, result.grads, tf.scalar(result.loss));
+    return result.timing;
+  }
+
+  /** As Trainer.trainStep (one step and its loss, read back), with `timing` of the sharded gradient computation. */
+  async trainStep(batch: Batch): Promise<StepResult & { timing: StepTiming }> {
+    const timing = await this.queueStep(batch);
+    const results = await readSteps(this);
+    return { ...results[results.length - 1], timing };
   }
 
   /**
    * Train from the current step to opts.until (default config.steps) with lib/train's fit options (progress, due
-   * checkpoints, early stop), as Trainer.fit does. A worker failure rejects with WorkerError after the last completed
-   * step: weights, optimizer and every checkpoint taken so far are those of that step.
+   * checkpoints, early stop, batched reads), as Trainer.fit does. A worker failure rejects with WorkerError after the
+   * last completed step: weights, optimizer and every checkpoint taken so far are those of that step.
    */
   async fit(source: BatchSource, opts: FitOptions = {}): Promise<void> {
     const loop = new FitLoop(this, opts);
     while (loop.running()) {
-      if (loop.after(await this.trainStep(source(this.step)))) break;
+      await this.queueStep(source(this.step));
+      if (await loop.after()) break;
     }
-    loop.done();
+    await loop.done();
   }
 
   /** Mean loss over the last `n` steps (NaN before the first). */
@@ -119,6 +130,7 @@ export class ParallelCourseTrainer implements StepState {
   async dispose(): Promise<void> {
     this.optimizer.dispose();
     this.ema.dispose();
+    this.pending.dispose();
     await this.parallel.dispose();
   }
 }

@@ -10,18 +10,17 @@ export function totalSize(sizes: number[]): number {
   return sizes.reduce((a, b) => a + b, 0);
 }
 
-/** Write tensors (same order and sizes as `sizes`) into `out`, one after another. */
-export function writeFlat(tensors: tf.Tensor[], out: Float32Array): void {
-  let offset = 0;
-  for (const t of tensors) {
-    if (offset + t.size > out.length) {
-      throw new ShapeMismatchError(`flat buffer of ${out.length} values is too small for the tensors (need > ${offset + t.size})`);
-    }
-    out.set(t.dataSync() as Float32Array, offset);
-    offset += t.size;
+/** Write tensors' values (read back, awaited) into `out`, one after another in the given order. */
+export async function writeFlat(tensors: tf.Tensor[], out: Float32Array): Promise<void> {
+  const total = tensors.reduce((n, t) => n + t.size, 0);
+  if (total !== out.length) {
+    throw new ShapeMismatchError(`tensors hold ${total} values, the flat buffer ${out.length}`);
   }
-  if (offset !== out.length) {
-    throw new ShapeMismatchError(`tensors hold ${offset} values, the flat buffer ${out.length}`);
+  const values = await Promise.all(tensors.map((t) => t.data() as Promise<Float32Array>));
+  let offset = 0;
+  for (const v of values) {
+    out.set(v, offset);
+    offset += v.length;
   }
 }
 

@@ -1,17 +1,17 @@
 /**
  * A course model (lib/models) as a data-parallel replica: the loss is lib/train's `stepLoss` (ε-MSE for ε-prediction)
- * on pre-drawn inputs { x0, noise, t, classes?, dropoutSeed? }, so that the batch split cannot change what is computed.
- * Dropout masks are drawn per shard from the shard's first dropoutSeed row (same statistics, not bit-equal to a
- * one-thread run); the course's configs use no dropout.
+ * on pre-drawn inputs { x0, noise, t, classes? }, so that the batch split cannot change what is computed.
+ * Dropout masks are drawn per shard from ShardContext.seed (the step's seed + the shard's first row: same statistics,
+ * not bit-equal to a one-thread run); the course's configs use no dropout.
  */
 import type * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors';
 import { createModel, type DiffusionModel, type ModelConfig } from '../models/index';
 import { NoiseSchedule, type ScheduleJSON } from '../schedule';
 import { stepLoss } from '../train/trainer';
-import type { Denoiser } from '../param';
+import { asyncDenoiser, type AsyncDenoiser } from '../samplers/types';
 import type { DataParallelTrainer } from './trainer';
-import type { Replica, ReplicaSpec } from './types';
+import type { Replica, ReplicaSpec, ShardContext } from './types';
 
 export interface ModelReplicaOptions {
   config: ModelConfig;
@@ -34,11 +34,10 @@ export function makeModelReplica(options: unknown): ModelReplica {
     model,
     schedule,
     variables: model.params.variables(),
-    loss(inputs: Record<string, tf.Tensor>): tf.Scalar {
-      const { x0, noise, t, classes, dropoutSeed } = inputs;
+    loss(inputs: Record<string, tf.Tensor>, context: ShardContext): tf.Scalar {
+      const { x0, noise, t, classes } = inputs;
       if (!x0 || !noise || !t) throw new InvalidArgumentError(`model replica: inputs need x0, noise and t; got ${Object.keys(inputs)}`);
-      const seed = dropoutSeed ? dropoutSeed.dataSync()[0] >>> 0 : 0;
-      return stepLoss(model, schedule, { x0, noise, t: t as tf.Tensor1D, classes: classes as tf.Tensor1D | undefined, dropoutSeed: seed });
+      return stepLoss(model, schedule, { x0, noise, t: t as tf.Tensor1D, classes: classes as tf.Tensor1D | undefined, dropoutSeed: context.seed >>> 0 });
     },
     apply(inputs: Record<string, tf.Tensor>): tf.Tensor {
       const { x, t, classes } = inputs;
@@ -50,11 +49,11 @@ export function makeModelReplica(options: unknown): ModelReplica {
 }
 
 /**
- * A Denoiser (for lib/samplers) that runs each model call split over the trainer's threads: sampling on every core.
- * Uses the main replica's current weights; swap EMA weights into `trainer.replica` first to sample from them.
+ * An AsyncDenoiser (for lib/samplers) that runs each model call split over the trainer's threads: sampling on every
+ * core. Uses the main replica's current weights; swap EMA weights into `trainer.replica` first to sample from them.
  */
-export function parallelDenoiser(trainer: DataParallelTrainer): Denoiser {
-  return (x, t, classes) => trainer.applySync(classes ? { x, t, classes } : { x, t });
+export function parallelDenoiser(trainer: DataParallelTrainer): AsyncDenoiser {
+  return asyncDenoiser((x, t, classes) => trainer.apply(classes ? { x, t, classes } : { x, t }));
 }
 
 export function modelReplicaSpec(config: ModelConfig, schedule?: NoiseSchedule): ReplicaSpec {

@@ -61,24 +61,24 @@ export function wireToTensors(wire: Record<string, WireTensor>): Record<string, 
  *
  * `microBatch` (optional) differentiates the shard in chunks of at most that many examples and accumulates the
  * size-weighted gradients: the same result, but the peak working set — and the wasm heap, which never shrinks — is
- * that of one chunk.
+ * that of one chunk. `seed` is the shard's ShardContext.seed; each chunk gets seed + its first row.
  */
 export function shardGradients(
-  replica: Replica, inputs: Record<string, tf.Tensor>, microBatch?: number,
+  replica: Replica, inputs: Record<string, tf.Tensor>, microBatch?: number, seed = 0,
 ): { loss: tf.Scalar; grads: tf.Tensor[] } {
   const n = batchSizeOf(inputs);
   if (microBatch !== undefined && !(Number.isInteger(microBatch) && microBatch > 0)) {
     throw new InvalidArgumentError(`microBatch must be a positive integer, got ${microBatch}`);
   }
   const chunk = Math.min(n, microBatch ?? n);
-  if (chunk === n) return chunkGradients(replica, inputs);
+  if (chunk === n) return chunkGradients(replica, inputs, seed);
   let loss: tf.Scalar = tf.scalar(0);
   let grads: tf.Tensor[] = replica.variables.map((v) => tf.zerosLike(v));
   for (let start = 0; start < n; start += chunk) {
     const size = Math.min(chunk, n - start);
     const part: Record<string, tf.Tensor> = {};
     for (const [name, t] of Object.entries(inputs)) part[name] = tf.slice(t, start, size);
-    const r = chunkGradients(replica, part);
+    const r = chunkGradients(replica, part, (seed + start) | 0);
     const w = size / n;
     const next = tf.tidy(() => ({ loss: tf.add(loss, tf.mul(r.loss, w)) as tf.Scalar, grads: grads.map((g, j) => tf.add(g, tf.mul(r.grads[j], w))) }));
     tf.dispose([loss, ...grads, r.loss, ...r.grads, ...Object.values(part)]);
@@ -88,8 +88,8 @@ export function shardGradients(
   return { loss, grads };
 }
 
-function chunkGradients(replica: Replica, inputs: Record<string, tf.Tensor>): { loss: tf.Scalar; grads: tf.Tensor[] } {
-  const { value, grads } = tf.variableGrads(() => replica.loss(inputs), replica.variables);
+function chunkGradients(replica: Replica, inputs: Record<string, tf.Tensor>, seed: number): { loss: tf.Scalar; grads: tf.Tensor[] } {
+  const { value, grads } = tf.variableGrads(() => replica.loss(inputs, { seed }), replica.variables);
   const ordered = replica.variables.map((v) => grads[v.name] ?? tf.zerosLike(v));
   return { loss: value, grads: ordered };
 }

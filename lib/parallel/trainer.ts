@@ -72,19 +72,18 @@ export interface StepResult {
   timing: StepTiming;
 }
 
-interface Pending {
-  resolve: (m: Extract<FromWorker, { type: 'done' }>) => void;
-  reject: (e: Error) => void;
-}
-
 /** Error raised in a worker thread, re-thrown on the main thread with the worker's message. */
 export class WorkerError extends DiffusionError {}
 
+type Answer = Extract<FromWorker, { type: 'done' | 'applied' }>;
+
+interface Pending {
+  resolve: (m: Answer) => void;
+  reject: (e: Error) => void;
+}
+
 class WorkerHandle {
   readonly grads: Float32Array;
-  /** applySync's output buffer (grown on demand) and its completion flag + output shape. */
-  out = new SharedArrayBuffer(4 * 1024);
-  readonly flag = new SharedArrayBuffer(4 * 10);
   private pending = new Map<number, Pending>();
   private readyWaiter?: { resolve: (m: Extract<FromWorker, { type: 'ready' }>) => void; reject: (e: Error) => void };
   private failure?: Error;
@@ -100,7 +99,7 @@ class WorkerHandle {
 
   private onMessage(m: FromWorker): void {
     if (m.type === 'ready') this.readyWaiter?.resolve(m);
-    else if (m.type === 'done') {
+    else if (m.type === 'done' || m.type === 'applied') {
       this.pending.get(m.id)?.resolve(m);
       this.pending.delete(m.id);
     } else if (m.type === 'error') {
@@ -124,7 +123,10 @@ class WorkerHandle {
     return new Promise((resolve, reject) => (this.readyWaiter = { resolve, reject }));
   }
 
-  run(msg: Extract<ToWorker, { type: 'step' }>): Promise<Extract<FromWorker, { type: 'done' }>> {
+  /** Sends a request and resolves with the worker's answer to it ('done' for a step, 'applied' for an apply). */
+  run(msg: Extract<ToWorker, { type: 'step' }>): Promise<Extract<FromWorker, { type: 'done' }>>;
+  run(msg: Extract<ToWorker, { type: 'apply' }>): Promise<Extract<FromWorker, { type: 'applied' }>>;
+  run(msg: Extract<ToWorker, { type: 'step' | 'apply' }>): Promise<Answer> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.pending.set(msg.id, { resolve, reject });
@@ -141,9 +143,6 @@ class WorkerHandle {
   }
 }
 
-/** How long applySync waits for a worker's rows before giving up (a forward pass takes seconds at most). */
-const APPLY_TIMEOUT_MS = 10 * 60 * 1000;
-
 function startWorker(tfBackend: string, gradsBuffer: SharedArrayBuffer): WorkerHandle {
   const isTs = __filename.endsWith('.ts');
   const entry = path.join(__dirname, `worker${isTs ? '.ts' : '.js'}`);
@@ -154,6 +153,13 @@ function startWorker(tfBackend: string, gradsBuffer: SharedArrayBuffer): WorkerH
     // the same backend as this thread: lib's choice (so wasm gets the course kernels), then tfjs' active one
     workerData: { prefer: currentBackendReport()?.name, tfBackend },
   }), gradsBuffer);
+}
+
+/** Every input's values, read back (awaited), for slicing into the workers' shards. */
+async function readInputs(inputs: Record<string, tf.Tensor>): Promise<Record<string, Float32Array | Int32Array>> {
+  const names = Object.keys(inputs);
+  const values = await Promise.all(names.map((n) => inputs[n].data() as Promise<Float32Array | Int32Array>));
+  return Object.fromEntries(names.map((n, i) => [n, values[i]]));
 }
 
 export class DataParallelTrainer {
@@ -242,9 +248,10 @@ export class DataParallelTrainer {
 
   /**
    * The full-batch mean loss and its gradients (variable order), computed in shards on all threads.
-   * Does not change the weights. The caller owns the returned tensors.
+   * Does not change the weights. The caller owns the returned tensors. `seed` is the batch's ShardContext seed: the
+   * shard starting at row r gets seed + r.
    */
-  async gradients(inputs: Record<string, tf.Tensor>): Promise<{ loss: number; grads: tf.Tensor[]; timing: StepTiming }> {
+  async gradients(inputs: Record<string, tf.Tensor>, seed = 0): Promise<{ loss: number; grads: tf.Tensor[]; timing: StepTiming }> {
     if (this.disposed) throw new InvalidArgumentError('this DataParallelTrainer was disposed');
     const t0 = performance.now();
     const batch = batchSizeOf(inputs);
@@ -256,20 +263,17 @@ export class DataParallelTrainer {
     // Publish the current master weights (cheap next to a step; also covers weights changed outside step()).
     const vars = this.replica.variables;
     if (this.workers.length > 0) {
-      writeFlat(vars, this.weights);
+      await writeFlat(vars, this.weights);
       this.weightsVersion++;
     }
 
     // Hand shards 1… to the workers first, so they compute while the main thread does shard 0.
-    const data: Record<string, Float32Array | Int32Array> = {};
-    if (this.workers.length > 0) {
-      for (const [name, t] of Object.entries(inputs)) data[name] = t.dataSync() as Float32Array | Int32Array;
-    }
+    const data = this.workers.length > 0 ? await readInputs(inputs) : {};
     const runs: Promise<Extract<FromWorker, { type: 'done' }>>[] = [];
     let start = sizes[0];
     this.workers.forEach((h, k) => {
       const size = sizes[k + 1];
-      runs.push(h.run({ type: 'step', id: ++this.stepId, weightsVersion: this.weightsVersion, inputs: sliceToWire(inputs, data, start, size) }));
+      runs.push(h.run({ type: 'step', id: ++this.stepId, weightsVersion: this.weightsVersion, seed: (seed + start) | 0, inputs: sliceToWire(inputs, data, start, size) }));
       start += size;
     });
     // A rejected worker promise must not go unhandled while the main shard computes.
@@ -280,7 +284,7 @@ export class DataParallelTrainer {
     const mainShard = tf.tidy(() => {
       const own: Record<string, tf.Tensor> = {};
       for (const [name, t] of Object.entries(inputs)) own[name] = tf.slice(t, 0, sizes[0]);
-      const { loss, grads } = shardGradients(this.replica, own, this.microBatch);
+      const { loss, grads } = shardGradients(this.replica, own, this.microBatch, seed);
       return { loss, grads };
     });
     const mainLoss = (await mainShard.loss.data())[0];
@@ -331,33 +335,31 @@ export class DataParallelTrainer {
   }
 
   /**
-   * `replica.apply` on the whole batch, split over the threads, SYNCHRONOUSLY (samplers call the model synchronously):
-   * the main thread computes its rows, then blocks in Atomics.wait until each worker has written its rows to shared
-   * memory. Uses the main replica's current weights (e.g. EMA weights swapped in for sampling). The caller owns the result.
+   * `replica.apply` on the whole batch, split over the threads: the workers compute their rows while the main thread
+   * computes its own; their outputs come back in messages. Uses the main replica's current weights (e.g. EMA weights
+   * swapped in for sampling). The caller owns the result.
    */
-  applySync(inputs: Record<string, tf.Tensor>): tf.Tensor {
+  async apply(inputs: Record<string, tf.Tensor>): Promise<tf.Tensor> {
     if (this.disposed) throw new InvalidArgumentError('this DataParallelTrainer was disposed');
     const apply = this.replica.apply?.bind(this.replica);
-    if (!apply) throw new InvalidArgumentError('applySync needs a replica with an apply() method');
+    if (!apply) throw new InvalidArgumentError('apply needs a replica with an apply() method');
     const batch = batchSizeOf(inputs);
     const parts = Math.min(this.threads, batch);
     if (parts === 1) return tf.tidy(() => apply(inputs));
     const sizes = shardSizes(batch, parts);
     const workers = this.workers.slice(0, parts - 1);
-    for (const h of workers) if (h.failed) throw h.failed;
-    writeFlat(this.replica.variables, this.weights);
+    await writeFlat(this.replica.variables, this.weights);
     this.weightsVersion++;
-    const data: Record<string, Float32Array | Int32Array> = {};
-    for (const [name, t] of Object.entries(inputs)) data[name] = t.dataSync() as Float32Array | Int32Array;
-    const wires = workers.map((_, k) => {
-      const start = sizes.slice(0, k + 1).reduce((a, b) => a + b, 0);
-      return sliceToWire(inputs, data, start, sizes[k + 1]);
+    const data = await readInputs(inputs);
+    let start = sizes[0];
+    const runs = workers.map((h, k) => {
+      const size = sizes[k + 1];
+      const run = h.run({ type: 'apply', id: ++this.stepId, weightsVersion: this.weightsVersion, inputs: sliceToWire(inputs, data, start, size) });
+      start += size;
+      return run;
     });
-    const post = (h: WorkerHandle, k: number) => {
-      Atomics.store(new Int32Array(h.flag), 0, 0);
-      h.post({ type: 'apply', weightsVersion: this.weightsVersion, inputs: wires[k], out: h.out, flag: h.flag });
-    };
-    workers.forEach(post);
+    // A rejected worker promise must not go unhandled while the main rows compute.
+    const settled = Promise.allSettled(runs);
     const own = tf.tidy(() => {
       const slice: Record<string, tf.Tensor> = {};
       for (const [name, t] of Object.entries(inputs)) slice[name] = tf.slice(t, 0, sizes[0]);
@@ -365,27 +367,13 @@ export class DataParallelTrainer {
     });
     const rows: tf.Tensor[] = [own];
     try {
-      workers.forEach((h, k) => {
-        const flag = new Int32Array(h.flag);
-        for (;;) {
-          if (Atomics.wait(flag, 0, 0, APPLY_TIMEOUT_MS) === 'timed-out') {
-            throw new WorkerError(`worker ${k + 1} did not answer applySync within ${APPLY_TIMEOUT_MS / 1000} s`);
-          }
-          const state = Atomics.load(flag, 0);
-          if (state === 1) break;
-          if (state === -1) {
-            const text = new TextDecoder().decode(new Uint8Array(h.out).slice(0, flag[1]));
-            throw new WorkerError(`in worker (applySync): ${text}`);
-          }
-          if (state === -2) {
-            h.out = new SharedArrayBuffer(4 * flag[1]); // first call with a larger output: grow and ask again
-            post(h, k);
-          }
-        }
-        const shape = Array.from(flag.slice(2, 2 + flag[1]));
-        const size = shape.reduce((a, b) => a * b, 1);
-        rows.push(tf.tensor(new Float32Array(h.out).slice(0, size), shape, 'float32'));
-      });
+      const results = await settled;
+      const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+      if (failed) throw failed.reason;
+      for (const r of results) {
+        const { output } = (r as PromiseFulfilledResult<Extract<FromWorker, { type: 'applied' }>>).value;
+        rows.push(tf.tensor(output.data, output.shape, output.dtype));
+      }
       return tf.concat(rows, 0);
     } finally {
       tf.dispose(rows);
@@ -393,8 +381,8 @@ export class DataParallelTrainer {
   }
 
   /** One optimizer step on the full batch: sharded gradients, averaged, applied to the master weights. */
-  async step(inputs: Record<string, tf.Tensor>): Promise<StepResult> {
-    const { loss, grads, timing } = await this.gradients(inputs);
+  async step(inputs: Record<string, tf.Tensor>, seed = 0): Promise<StepResult> {
+    const { loss, grads, timing } = await this.gradients(inputs, seed);
     const tApply = performance.now();
     if (!this.optimizer) {
       tf.dispose(grads);

@@ -7,6 +7,15 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 
+/** What a shard's loss gets besides its tensors. */
+export interface ShardContext {
+  /**
+   * A seed for the shard's random draws (e.g. dropout masks): the step's seed plus the index of the shard's (or
+   * micro-batch's) first row in the whole batch, so every shard draws its own masks, new at every step.
+   */
+  seed: number;
+}
+
 export interface Replica {
   /** Trainable variables in a fixed order; every replica built from the same spec lists the same shapes. */
   variables: tf.Variable[];
@@ -16,10 +25,10 @@ export interface Replica {
    * for the whole batch beforehand and pass them in as inputs, so that the split cannot change the result.
    * Called inside tf.variableGrads; it may create intermediate tensors freely.
    */
-  loss(inputs: Record<string, tf.Tensor>): tf.Scalar;
+  loss(inputs: Record<string, tf.Tensor>, context: ShardContext): tf.Scalar;
   /**
    * Optional inference on a shard (e.g. the denoiser's output for { x, t, classes }), row i of the output belonging to
-   * example i: DataParallelTrainer.applySync splits a batch over the threads with it (sampling on every core).
+   * example i: DataParallelTrainer.apply splits a batch over the threads with it (sampling on every core).
    */
   apply?(inputs: Record<string, tf.Tensor>): tf.Tensor;
   /** Frees the replica's variables (called when the trainer is disposed). */
@@ -46,17 +55,15 @@ export interface WireTensor {
 /** Main thread → worker. */
 export type ToWorker =
   | { type: 'init'; spec: ReplicaSpec; weights: SharedArrayBuffer; grads: SharedArrayBuffer; microBatch?: number }
-  | { type: 'step'; id: number; weightsVersion: number; inputs: Record<string, WireTensor> }
-  /**
-   * Synchronous inference: the main thread blocks on `flag` (Atomics.wait) while this worker writes its rows into
-   * `out` and then sets flag[0] = 1 (or −1 on error, with the message in `out` as UTF-8; −2 when `out` is too small,
-   * with the float count it needs in flag[1]). flag[1…] holds the output's shape.
-   */
-  | { type: 'apply'; weightsVersion: number; inputs: Record<string, WireTensor>; out: SharedArrayBuffer; flag: SharedArrayBuffer }
+  /** `seed`: ShardContext.seed of this worker's shard. */
+  | { type: 'step'; id: number; weightsVersion: number; seed: number; inputs: Record<string, WireTensor> }
+  /** Inference on this worker's rows; answered with 'applied'. */
+  | { type: 'apply'; id: number; weightsVersion: number; inputs: Record<string, WireTensor> }
   | { type: 'close' };
 
 /** Worker → main thread. */
 export type FromWorker =
   | { type: 'ready'; sizes: number[]; backend: string }
   | { type: 'done'; id: number; loss: number; computeMs: number; cpuMs?: number; heapBytes?: number }
+  | { type: 'applied'; id: number; output: WireTensor }
   | { type: 'error'; id?: number; name: string; message: string; stack?: string };

@@ -1,7 +1,7 @@
 /**
  * Worker-thread entry of the data-parallel trainer: builds a replica, then for each step reads the master weights from
- * shared memory, computes its shard's gradients and writes them to its own shared gradient buffer; for applySync it
- * writes its rows of a forward pass to shared memory and wakes the (blocked) main thread.
+ * shared memory, computes its shard's gradients and writes them to its own shared gradient buffer; for apply it sends
+ * its rows of a forward pass back in a message. Every read of a tensor is awaited.
  * Started by trainer.ts; never imported by other code.
  */
 import { parentPort, workerData } from 'worker_threads';
@@ -46,7 +46,7 @@ async function init(msg: Extract<ToWorker, { type: 'init' }>): Promise<void> {
   send({ type: 'ready', sizes: replica.variables.map((v) => v.size), backend: tf.getBackend() });
 }
 
-function step(msg: Extract<ToWorker, { type: 'step' }>): void {
+async function step(msg: Extract<ToWorker, { type: 'step' }>): Promise<void> {
   const r = replica!;
   const t0 = performance.now();
   const c0 = threadCpuMs();
@@ -54,10 +54,13 @@ function step(msg: Extract<ToWorker, { type: 'step' }>): void {
   const inputs = wireToTensors(msg.inputs);
   let lossValue: number;
   try {
-    const { loss, grads: g } = shardGradients(r, inputs, microBatch);
-    writeFlat(g, grads!);
-    lossValue = loss.dataSync()[0];
-    tf.dispose([loss, ...g]);
+    const { loss, grads: g } = shardGradients(r, inputs, microBatch, msg.seed);
+    try {
+      await writeFlat(g, grads!);
+      lossValue = (await loss.data())[0];
+    } finally {
+      tf.dispose([loss, ...g]);
+    }
   } finally {
     tf.dispose(Object.values(inputs));
   }
@@ -75,62 +78,40 @@ function loadWeights(version: number): void {
   }
 }
 
-/** Inference for a main thread that is blocked in Atomics.wait: every outcome must end in a store + notify. */
-function apply(msg: Extract<ToWorker, { type: 'apply' }>): void {
-  const flag = new Int32Array(msg.flag);
-  const done = (state: number) => {
-    Atomics.store(flag, 0, state);
-    Atomics.notify(flag, 0);
-  };
+/** Inference on this worker's rows; the output travels back in the message (its buffer transferred, not copied). */
+async function apply(msg: Extract<ToWorker, { type: 'apply' }>): Promise<void> {
+  const r = replica!;
+  if (!r.apply) throw new Error('the replica has no apply(); DataParallelTrainer.apply needs one');
+  loadWeights(msg.weightsVersion);
+  const inputs = wireToTensors(msg.inputs);
+  let y: tf.Tensor;
   try {
-    const r = replica!;
-    if (!r.apply) throw new Error('the replica has no apply(); applySync needs one');
-    loadWeights(msg.weightsVersion);
-    const inputs = wireToTensors(msg.inputs);
-    let y: tf.Tensor;
-    try {
-      y = tf.tidy(() => r.apply!(inputs));
-    } finally {
-      tf.dispose(Object.values(inputs));
-    }
-    const data = y.dataSync() as Float32Array;
-    const shape = y.shape;
-    y.dispose();
-    if (shape.length > flag.length - 2) throw new Error(`output rank ${shape.length} exceeds ${flag.length - 2}`);
-    const out = new Float32Array(msg.out);
-    if (data.length > out.length) {
-      flag[1] = data.length;
-      done(-2);
-      return;
-    }
-    out.set(data);
-    flag[1] = shape.length;
-    shape.forEach((d, i) => (flag[2 + i] = d));
-    done(1);
-  } catch (e) {
-    const err = e as Error;
-    const bytes = new TextEncoder().encode(`${err.name}: ${err.message}`);
-    const room = new Uint8Array(msg.out);
-    const n = Math.min(bytes.length, room.length);
-    room.set(bytes.subarray(0, n));
-    flag[1] = n;
-    done(-1);
+    y = tf.tidy(() => r.apply!(inputs));
+  } finally {
+    tf.dispose(Object.values(inputs));
   }
+  let data: Float32Array;
+  try {
+    data = Float32Array.from((await y.data()) as Float32Array); // a copy this thread owns, so it can be transferred
+  } finally {
+    y.dispose();
+  }
+  port!.postMessage({ type: 'applied', id: msg.id, output: { data, shape: y.shape, dtype: 'float32' } } satisfies FromWorker, [data.buffer]);
 }
 
 port.on('message', (msg: ToWorker) => {
   void (async () => {
     try {
       if (msg.type === 'init') await init(msg);
-      else if (msg.type === 'step') step(msg);
-      else if (msg.type === 'apply') apply(msg);
+      else if (msg.type === 'step') await step(msg);
+      else if (msg.type === 'apply') await apply(msg);
       else if (msg.type === 'close') {
         replica?.dispose?.();
         port.close();
       }
     } catch (e) {
       const err = e as Error;
-      send({ type: 'error', id: msg.type === 'step' ? msg.id : undefined, name: err.name, message: err.message, stack: err.stack });
+      send({ type: 'error', id: msg.type === 'step' || msg.type === 'apply' ? msg.id : undefined, name: err.name, message: err.message, stack: err.stack });
     }
   })();
 });

@@ -7,9 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors';
 import { posteriorCoefficients, type NoiseSchedule } from '../schedule';
 import type { PredictionType } from '../param';
-import { requirePredictionType, runSampler, runSamplerAsync, type SamplerRun } from './loop';
+import { requirePredictionType, runSampler, type SamplerRun } from './loop';
 import { BaseScheduler, type SchedulerConfig } from './scheduler';
-import type { Denoiser, SampleResult, SamplerOptions, Scheduler, StepOutput } from './types';
+import type { SampleResult, SamplerModel, SamplerOptions, Scheduler, StepOutput } from './types';
 
 export interface DDIMConfig extends SchedulerConfig {
   /** Stochasticity η ∈ [0, 1] (default 0). */
@@ -57,16 +57,13 @@ export interface DDIMSampleOptions extends SamplerOptions, DDIMConfig {
   timesteps?: number[];
 }
 
-function makeRun(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDIMSampleOptions): SamplerRun {
+function makeRun(model: SamplerModel, shape: number[], schedule: NoiseSchedule, opts: DDIMSampleOptions): SamplerRun {
   requirePredictionType(opts);
   const scheduler = new DDIMScheduler(schedule, opts).setTimesteps(opts.timesteps ?? opts.steps ?? Math.min(50, schedule.T));
   return { model, scheduler, shape, opts };
 }
 
-export function ddimSample(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDIMSampleOptions): SampleResult {
+/** DDIM sampling of `shape` from N(0, I) (or opts.initialNoise); async as ddpmSample. */
+export async function ddimSample(model: SamplerModel, shape: number[], schedule: NoiseSchedule, opts: DDIMSampleOptions): Promise<SampleResult> {
   return runSampler(makeRun(model, shape, schedule, opts));
-}
-
-export function ddimSampleAsync(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDIMSampleOptions): Promise<SampleResult> {
-  return runSamplerAsync(makeRun(model, shape, schedule, opts));
 }

@@ -7,9 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors';
 import { posteriorCoefficients, type NoiseSchedule } from '../schedule';
 import type { PredictionType } from '../param';
-import { requirePredictionType, runSampler, runSamplerAsync, type SamplerRun } from './loop';
+import { requirePredictionType, runSampler, type SamplerRun } from './loop';
 import { BaseScheduler, type SchedulerConfig } from './scheduler';
-import type { Denoiser, SampleResult, SamplerOptions, Scheduler, StepOutput } from './types';
+import type { SampleResult, SamplerModel, SamplerOptions, Scheduler, StepOutput } from './types';
 import type { Spacing } from './timesteps';
 
 export type DDPMVariance = 'beta' | 'posterior';
@@ -62,18 +62,16 @@ export interface DDPMSampleOptions extends SamplerOptions, DDPMConfig {
   spacing?: Spacing;
 }
 
-function makeRun(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDPMSampleOptions): SamplerRun {
+function makeRun(model: SamplerModel, shape: number[], schedule: NoiseSchedule, opts: DDPMSampleOptions): SamplerRun {
   requirePredictionType(opts);
   const scheduler = new DDPMScheduler(schedule, opts).setTimesteps(opts.steps ?? schedule.T);
   return { model, scheduler, shape, opts };
 }
 
-/** Ancestral DDPM sampling of `shape` (e.g. [16, 28, 28, 1]) from N(0, I). */
-export function ddpmSample(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDPMSampleOptions): SampleResult {
+/**
+ * Ancestral DDPM sampling of `shape` (e.g. [16, 28, 28, 1]) from N(0, I). Async: it yields to the event loop between
+ * steps (live progress in notebooks) and reads its finite check back only every opts.checkEvery steps.
+ */
+export async function ddpmSample(model: SamplerModel, shape: number[], schedule: NoiseSchedule, opts: DDPMSampleOptions): Promise<SampleResult> {
   return runSampler(makeRun(model, shape, schedule, opts));
-}
-
-/** As ddpmSample, yielding to the event loop between steps (live progress in notebooks). */
-export function ddpmSampleAsync(model: Denoiser, shape: number[], schedule: NoiseSchedule, opts: DDPMSampleOptions): Promise<SampleResult> {
-  return runSamplerAsync(makeRun(model, shape, schedule, opts));
 }

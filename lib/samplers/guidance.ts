@@ -26,18 +26,38 @@ export function classTensor(classes: number[] | tf.Tensor1D, batch: number): tf.
   return tf.tensor1d(classes, 'int32');
 }
 
-/** A Denoiser that ignores its `classes` argument and returns the guided output for `g.classes`. */
-export function guidedDenoiser(model: Denoiser, g: GuidanceOptions): Denoiser {
+/** The null label of `g` (default DEFAULT_NULL_CLASS), after checking `g`'s weight and null label. */
+export function checkGuidance(g: GuidanceOptions): number {
   if (!Number.isFinite(g.weight)) throw new InvalidArgumentError(`guidance weight must be a finite number, got ${g.weight}`);
   const nullClass = g.nullClass ?? DEFAULT_NULL_CLASS;
   if (!Number.isInteger(nullClass) || nullClass < 0) throw new InvalidArgumentError(`nullClass must be a non-negative integer, got ${nullClass}`);
+  return nullClass;
+}
+
+/** The doubled batch of one guided model call: [x; x], [t; t], [classes; null]. */
+export function guidanceInputs(x: tf.Tensor, t: tf.Tensor1D, g: GuidanceOptions, nullClass: number): { x: tf.Tensor; t: tf.Tensor1D; classes: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const b = x.shape[0];
+    const c = classTensor(g.classes, b);
+    return { x: tf.concat([x, x]), t: tf.concat([t, t]), classes: tf.concat([c, tf.fill([b], nullClass, 'int32')]) as tf.Tensor1D };
+  });
+}
+
+/** The guided output from the model's output on the doubled batch of `b` examples. */
+export function guidedOutput(out: tf.Tensor, b: number, weight: number): tf.Tensor {
+  if (out.shape[0] !== 2 * b) throw new ShapeMismatchError(`model output for the doubled batch must have ${2 * b} rows, got [${out.shape}]`);
+  return tf.tidy(() => {
+    const [cond, uncond] = tf.split(out, 2, 0);
+    return applyGuidance(cond, uncond, weight);
+  });
+}
+
+/** A Denoiser that ignores its `classes` argument and returns the guided output for `g.classes`. */
+export function guidedDenoiser(model: Denoiser, g: GuidanceOptions): Denoiser {
+  const nullClass = checkGuidance(g);
   return (x, t) =>
     tf.tidy(() => {
-      const b = x.shape[0];
-      const c = classTensor(g.classes, b);
-      const out = model(tf.concat([x, x]), tf.concat([t, t]), tf.concat([c, tf.fill([b], nullClass, 'int32')]) as tf.Tensor1D);
-      if (out.shape[0] !== 2 * b) throw new ShapeMismatchError(`model output for the doubled batch must have ${2 * b} rows, got [${out.shape}]`);
-      const [cond, uncond] = tf.split(out, 2, 0);
-      return applyGuidance(cond, uncond, g.weight);
+      const d = guidanceInputs(x, t, g, nullClass);
+      return guidedOutput(model(d.x, d.t, d.classes), x.shape[0], g.weight);
     });
 }

@@ -6,4 +6,4 @@ export * from './ddpm';
 export * from './ddim';
 export * from './guidance';
 export * from './langevin';
-export { allFinite, assertFinite } from './loop';
+export { allFinite, assertFinite, DEFAULT_CHECK_EVERY } from './loop';

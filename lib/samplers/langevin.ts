@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors';
-import { allFinite, checkSampleShape, drain, drainAsync, snapshotRule } from './loop';
+import { checkSampleShape, finiteWatch, nextTick, snapshotRule } from './loop';
 import { seedStream } from '../random';
 import type { Progress, SampleResult, ScoreModel, TrajectoryPoint } from './types';
 
@@ -33,7 +33,9 @@ export interface LangevinOptions {
   /** As in SamplerOptions, counted in Langevin steps; TrajectoryPoint.t is the level index. */
   returnTrajectory?: boolean | number;
   initialNoise?: tf.Tensor;
+  /** As in SamplerOptions: an on-device check of the score and x, read every `checkEvery` steps (default 25). */
   checkFinite?: boolean;
+  checkEvery?: number;
 }
 
 function checkOptions(o: LangevinOptions): { K: number; eps: number } {
@@ -50,7 +52,11 @@ function checkOptions(o: LangevinOptions): { K: number; eps: number } {
   return { K, eps };
 }
 
-function* langevinSteps(score: ScoreModel, shape: number[], o: LangevinOptions): Generator<void, SampleResult> {
+/**
+ * Annealed Langevin sampling of `shape`. Async like the other samplers: one tf.tidy per step, a yield to the event loop
+ * after each, and a finite check of the score and the new x that is read back every opts.checkEvery steps.
+ */
+export async function annealedLangevin(score: ScoreModel, shape: number[], o: LangevinOptions): Promise<SampleResult> {
   checkSampleShape(shape);
   const { K, eps } = checkOptions(o);
   const sigmas = o.sigmas;
@@ -58,21 +64,28 @@ function* langevinSteps(score: ScoreModel, shape: number[], o: LangevinOptions):
   const total = L * K;
   const seeds = seedStream(o.seed);
   const keep = snapshotRule(total, o.returnTrajectory);
-  const check = o.checkFinite ?? true;
   const b = shape[0];
   const initSeed = seeds.next();
   if (o.initialNoise && o.initialNoise.shape.join() !== shape.join()) {
     throw new ShapeMismatchError(`initialNoise has shape [${o.initialNoise.shape}], expected [${shape}]`);
   }
+  const watch = finiteWatch(o);
+  /** Steps 0 … total − 1 are Langevin steps; step `total` is the final denoising step. */
+  const where = (k: number) => {
+    if (k >= total) return `the final denoising step (σ = ${sigmas[L - 1]})`;
+    const level = Math.floor(k / K);
+    return `Langevin step ${k + 1} of ${total} (level ${level}, σ = ${sigmas[level]})`;
+  };
+  const check = async (): Promise<void> => {
+    const bad = await watch?.check();
+    if (!bad) return;
+    // too large a step size makes x diverge with a finite score
+    const what = bad.which === 'first' ? 'the score' : 'x';
+    throw new NonFiniteError(`${what} at ${where(bad.step)} contains NaN or ±Infinity; stopping (a smaller stepSize may help)`);
+  };
   let x = o.initialNoise ? o.initialNoise.clone() : tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', initSeed), sigmas[0]));
   const trajectory: TrajectoryPoint[] = [];
-  const scoreAt = (xIn: tf.Tensor, level: number) => score(xIn, tf.fill([b], sigmas[level]) as tf.Tensor1D);
-  /** One read-back for the score and the new x (too large a step size makes x diverge with a finite score). */
-  const checkStep = (s: tf.Tensor, xNew: tf.Tensor, where: string) => {
-    if (!check || allFinite(s, xNew)) return;
-    const what = allFinite(s) ? 'x' : 'the score';
-    throw new NonFiniteError(`${what} at ${where} contains NaN or ±Infinity; stopping (a smaller stepSize may help)`);
-  };
+  const scoreAt = (xIn: tf.Tensor, level: number) => score(xIn, tf.fill([b], sigmas[level]) as tf.Tensor1D, sigmas[level]);
   try {
     if (keep(0)) trajectory.push({ step: 0, t: 0, x });
     let k = 0;
@@ -84,14 +97,15 @@ function* langevinSteps(score: ScoreModel, shape: number[], o: LangevinOptions):
         x = tf.tidy(() => {
           const s = scoreAt(xIn, level);
           const xNew = tf.add(tf.add(xIn, tf.mul(s, alpha / 2)), tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed), Math.sqrt(alpha)));
-          checkStep(s, xNew, `Langevin step ${k + 1} of ${total} (level ${level}, σ = ${sigmas[level]})`);
+          watch?.record(s, xNew);
           return xNew;
         });
         k++;
         if (keep(k)) trajectory.push({ step: k, t: level, x });
         if (!trajectory.some((p) => p.x === xIn)) xIn.dispose();
         o.onStep?.({ step: k, total, t: level });
-        yield;
+        if (watch?.due) await check();
+        await nextTick();
       }
     }
     if (o.denoiseFinal ?? true) {
@@ -99,23 +113,18 @@ function* langevinSteps(score: ScoreModel, shape: number[], o: LangevinOptions):
       x = tf.tidy(() => {
         const s = scoreAt(xIn, L - 1);
         const xNew = tf.add(xIn, tf.mul(s, sigmas[L - 1] ** 2));
-        checkStep(s, xNew, `the final denoising step (σ = ${sigmas[L - 1]})`);
+        watch?.record(s, xNew);
         return xNew;
       });
       if (!trajectory.some((p) => p.x === xIn)) xIn.dispose();
     }
+    if (watch?.unread) await check();
   } catch (err) {
     if (!trajectory.some((p) => p.x === x)) x.dispose();
     for (const p of trajectory) p.x.dispose();
     throw err;
+  } finally {
+    watch?.dispose();
   }
   return { sample: x, trajectory, seed: seeds.seed, timesteps: [] };
-}
-
-export function annealedLangevin(score: ScoreModel, shape: number[], opts: LangevinOptions): SampleResult {
-  return drain(langevinSteps(score, shape, opts));
-}
-
-export function annealedLangevinAsync(score: ScoreModel, shape: number[], opts: LangevinOptions): Promise<SampleResult> {
-  return drainAsync(langevinSteps(score, shape, opts));
 }

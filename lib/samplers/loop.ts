@@ -1,19 +1,25 @@
 /**
- * The sampling loop every scheduler shares: seeded noise, one tf.tidy per step, the previous x disposed (tensor count
- * stays flat), a NaN/Inf check of each model output and new x, progress, trajectory snapshots. A generator yields after each
- * step, so the sync and async drivers run the same code.
+ * The sampling loop every scheduler shares — one async implementation for every backend: seeded noise, one tf.tidy per
+ * step, the previous x disposed (tensor count stays flat), a NaN/Inf check of each model output and new x that stays on
+ * the device (lib/finite's FiniteWatch, read back every `checkEvery` steps and at the end, naming the first bad step),
+ * progress, trajectory snapshots, and a yield to the event loop after every step (live progress in notebooks).
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors';
+import { FiniteWatch, finiteFlag, type FirstNonFinite } from '../finite';
 import { seedStream } from '../random';
-import { classTensor, guidedDenoiser } from './guidance';
-import type { Denoiser, SampleResult, SamplerOptions, Scheduler, TrajectoryPoint } from './types';
+import { checkGuidance, classTensor, guidanceInputs, guidedDenoiser, guidedOutput } from './guidance';
+import { isAsyncDenoiser } from './types';
+import type { SampleResult, SamplerModel, SamplerOptions, Scheduler, TrajectoryPoint } from './types';
 
 // Re-exported for the samplers that import it from here (langevin); its home is lib/random.ts.
 export { seedStream };
 
+/** Default steps between two reads of the on-device finite check. */
+export const DEFAULT_CHECK_EVERY = 25;
+
 export interface SamplerRun {
-  model: Denoiser;
+  model: SamplerModel;
   scheduler: Scheduler;
   shape: number[];
   opts: SamplerOptions;
@@ -37,20 +43,21 @@ export function snapshotRule(total: number, rule: boolean | number | undefined):
   return (k) => k % rule === 0 || k === total;
 }
 
-/** Whether every entry is finite, with one scalar read-back (x·0 sums to 0 exactly when all entries are finite). */
-export function allFinite(...xs: tf.Tensor[]): boolean {
-  const s = tf.tidy(() => tf.addN(xs.map((x) => tf.sum(tf.mul(x, 0)))));
-  const v = s.dataSync()[0];
-  s.dispose();
-  return Number.isFinite(v);
+/** Whether every entry of every x is finite (one awaited read of one scalar). */
+export async function allFinite(...xs: tf.Tensor[]): Promise<boolean> {
+  const flag = finiteFlag(...xs);
+  try {
+    return (await flag.data())[0] === 1;
+  } finally {
+    flag.dispose();
+  }
 }
 
-/** Throws NonFiniteError if `x` holds a NaN or ±Infinity. */
-export function assertFinite(x: tf.Tensor, where: string): void {
-  if (!allFinite(x)) throw new NonFiniteError(`${where} contains NaN or ±Infinity; stopping`);
+/** Rejects with NonFiniteError if `x` holds a NaN or ±Infinity. */
+export async function assertFinite(x: tf.Tensor, where: string): Promise<void> {
+  if (!(await allFinite(x))) throw new NonFiniteError(`${where} contains NaN or ±Infinity; stopping`);
 }
 
-/** The model as the loop calls it: with guidance, with plain class labels, or unconditional. */
 /** Samplers take the model's prediction type explicitly (see SamplerOptions.predictionType): a clear error if it is missing. */
 export function requirePredictionType(opts: { predictionType?: string } | undefined): void {
   if (opts === undefined || opts.predictionType === undefined) {
@@ -60,14 +67,58 @@ export function requirePredictionType(opts: { predictionType?: string } | undefi
   }
 }
 
-export function conditioned(model: Denoiser, opts: SamplerOptions): (x: tf.Tensor, t: tf.Tensor1D) => tf.Tensor {
-  if (opts.guidance) return guidedDenoiser(model, opts.guidance);
-  const classes = opts.classes;
-  if (classes === undefined) return (x, t) => model(x, t);
-  return (x, t) => tf.tidy(() => model(x, t, classTensor(classes, x.shape[0])));
+/** Steps between two reads of the finite check, validated; undefined when checks are off. */
+export function finiteWatch(opts: { checkFinite?: boolean; checkEvery?: number }): FiniteWatch | undefined {
+  return (opts.checkFinite ?? true) ? new FiniteWatch(opts.checkEvery ?? DEFAULT_CHECK_EVERY) : undefined;
 }
 
-function* sampleSteps(run: SamplerRun): Generator<void, SampleResult> {
+/** Lets the event loop run (a notebook's live display, timers) between steps. */
+export function nextTick(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The model as the loop calls it: with guidance, with plain class labels, or unconditional. The result belongs to the
+ * caller; a synchronous model runs inside tf.tidy, an AsyncDenoiser is awaited.
+ */
+export function conditioned(model: SamplerModel, opts: SamplerOptions): (x: tf.Tensor, t: tf.Tensor1D) => Promise<tf.Tensor> {
+  if (!isAsyncDenoiser(model)) {
+    const f = opts.guidance ? guidedDenoiser(model, opts.guidance) : model;
+    const classes = opts.guidance ? undefined : opts.classes;
+    return async (x, t) => tf.tidy(() => (classes === undefined ? f(x, t) : f(x, t, classTensor(classes, x.shape[0]))));
+  }
+  const g = opts.guidance;
+  if (g) {
+    const nullClass = checkGuidance(g);
+    return async (x, t) => {
+      const d = guidanceInputs(x, t, g, nullClass);
+      let out: tf.Tensor;
+      try {
+        out = await model(d.x, d.t, d.classes);
+      } finally {
+        tf.dispose([d.x, d.t, d.classes]);
+      }
+      try {
+        return guidedOutput(out, x.shape[0], g.weight);
+      } finally {
+        out.dispose();
+      }
+    };
+  }
+  const classes = opts.classes;
+  if (classes === undefined) return (x, t) => model(x, t);
+  return async (x, t) => {
+    const c = classTensor(classes, x.shape[0]);
+    try {
+      return await model(x, t, c);
+    } finally {
+      if (c !== classes) c.dispose();
+    }
+  };
+}
+
+/** Runs a scheduler from seeded noise (or opts.initialNoise) to a sample. */
+export async function runSampler(run: SamplerRun): Promise<SampleResult> {
   const { scheduler, shape, opts } = run;
   checkSampleShape(shape);
   const timesteps = [...scheduler.timesteps];
@@ -75,12 +126,18 @@ function* sampleSteps(run: SamplerRun): Generator<void, SampleResult> {
   const seeds = seedStream(opts.seed);
   const keep = snapshotRule(total, opts.returnTrajectory);
   const denoise = conditioned(run.model, opts);
-  const check = opts.checkFinite ?? true;
   const b = shape[0];
   const initSeed = seeds.next();
   if (opts.initialNoise && opts.initialNoise.shape.join() !== shape.join()) {
     throw new ShapeMismatchError(`initialNoise has shape [${opts.initialNoise.shape}], expected [${shape}]`);
   }
+  const watch = finiteWatch(opts);
+  const check = async (): Promise<void> => {
+    const bad: FirstNonFinite | undefined = await watch?.check();
+    if (!bad) return;
+    const what = bad.which === 'first' ? 'model output' : 'the sample';
+    throw new NonFiniteError(`${what} at step ${bad.step + 1} of ${total} (t = ${timesteps[bad.step]}) contains NaN or ±Infinity; stopping`);
+  };
   let x = opts.initialNoise ? opts.initialNoise.clone() : tf.randomNormal(shape, 0, 1, 'float32', initSeed);
   const trajectory: TrajectoryPoint[] = [];
   try {
@@ -89,24 +146,34 @@ function* sampleSteps(run: SamplerRun): Generator<void, SampleResult> {
       const t = timesteps[i];
       const noiseSeed = seeds.next(); // drawn every step so the noise of step i does not depend on earlier steps' needs
       const xIn = x;
-      const { prevSample, predX0 } = tf.tidy(() => {
-        const out = denoise(xIn, tf.fill([b], t, 'int32') as tf.Tensor1D);
-        const noise = scheduler.needsNoise(t) ? tf.randomNormal(shape, 0, 1, 'float32', noiseSeed) : undefined;
-        const res = scheduler.step(out, t, xIn, noise);
-        // one read-back checks the model output and the new x (x̂0 = (x − …)/√ᾱ can overflow on its own)
-        if (check && !allFinite(out, res.prevSample)) {
-          const what = allFinite(out) ? 'the sample' : 'model output';
-          throw new NonFiniteError(`${what} at step ${i + 1} of ${total} (t = ${t}) contains NaN or ±Infinity; stopping`);
-        }
-        return res;
-      });
-      x = prevSample;
-      if (keep(i + 1)) trajectory.push({ step: i + 1, t: i + 1 < total ? timesteps[i + 1] : -1, x, predX0 });
-      else predX0.dispose();
+      const tT = tf.fill([b], t, 'int32') as tf.Tensor1D;
+      let out: tf.Tensor;
+      try {
+        out = await denoise(xIn, tT);
+      } finally {
+        tT.dispose();
+      }
+      let res;
+      try {
+        res = tf.tidy(() => {
+          const noise = scheduler.needsNoise(t) ? tf.randomNormal(shape, 0, 1, 'float32', noiseSeed) : undefined;
+          const r = scheduler.step(out, t, xIn, noise);
+          // checks the model output and the new x (x̂0 = (x − …)/√ᾱ can overflow on its own); nothing is read here
+          watch?.record(out, r.prevSample);
+          return r;
+        });
+      } finally {
+        out.dispose();
+      }
+      x = res.prevSample;
+      if (keep(i + 1)) trajectory.push({ step: i + 1, t: i + 1 < total ? timesteps[i + 1] : -1, x, predX0: res.predX0 });
+      else res.predX0.dispose();
       if (!trajectory.some((p) => p.x === xIn)) xIn.dispose();
       opts.onStep?.({ step: i + 1, total, t });
-      yield;
+      if (watch?.due) await check();
+      await nextTick();
     }
+    if (watch?.unread) await check();
   } catch (err) {
     if (!trajectory.some((p) => p.x === x)) x.dispose();
     for (const p of trajectory) {
@@ -114,31 +181,8 @@ function* sampleSteps(run: SamplerRun): Generator<void, SampleResult> {
       p.predX0?.dispose();
     }
     throw err;
+  } finally {
+    watch?.dispose();
   }
   return { sample: x, trajectory, seed: seeds.seed, timesteps };
-}
-
-/** Drains a step generator synchronously. */
-export function drain<R>(gen: Generator<void, R>): R {
-  for (;;) {
-    const r = gen.next();
-    if (r.done) return r.value;
-  }
-}
-
-/** Drains a step generator, yielding to the event loop after each step. */
-export async function drainAsync<R>(gen: Generator<void, R>): Promise<R> {
-  for (;;) {
-    const r = gen.next();
-    if (r.done) return r.value;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-}
-
-export function runSampler(run: SamplerRun): SampleResult {
-  return drain(sampleSteps(run));
-}
-
-export function runSamplerAsync(run: SamplerRun): Promise<SampleResult> {
-  return drainAsync(sampleSteps(run));
 }

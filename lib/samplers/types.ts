@@ -5,6 +5,28 @@ import type * as tf from '@tensorflow/tfjs';
 import type { PredictionType } from '../param';
 
 export type { Denoiser, ScoreModel } from '../param';
+import type { Denoiser } from '../param';
+
+/**
+ * A denoiser whose output arrives later, e.g. lib/parallel's parallelDenoiser (the model split over worker threads).
+ * The samplers await it; it owns (and disposes) its own intermediate tensors. Mark one with asyncDenoiser().
+ */
+export interface AsyncDenoiser {
+  (x: tf.Tensor, t: tf.Tensor1D, classes?: tf.Tensor1D): Promise<tf.Tensor>;
+  readonly async: true;
+}
+
+/** What the samplers accept: a Denoiser (builds its output synchronously) or an AsyncDenoiser. */
+export type SamplerModel = Denoiser | AsyncDenoiser;
+
+/** Marks `f` as an AsyncDenoiser. */
+export function asyncDenoiser(f: (x: tf.Tensor, t: tf.Tensor1D, classes?: tf.Tensor1D) => Promise<tf.Tensor>): AsyncDenoiser {
+  return Object.assign(f, { async: true as const });
+}
+
+export function isAsyncDenoiser(m: SamplerModel): m is AsyncDenoiser {
+  return (m as Partial<AsyncDenoiser>).async === true;
+}
 
 /** Reported after each sampler step: `step` of `total` done; `t` the timestep the model was just called at. */
 export interface Progress {
@@ -43,8 +65,13 @@ export interface SamplerOptions {
   guidance?: GuidanceOptions;
   /** Start from this x_T instead of seeded N(0, I) noise (not disposed; shape must equal `shape`). */
   initialNoise?: tf.Tensor;
-  /** Check every model output and new x for NaN/±Infinity (one scalar read-back per step; default true). */
+  /**
+   * Check every model output and new x for NaN/±Infinity (default true). The check is counted on the device and read
+   * back every `checkEvery` steps and at the end; an error names the first bad step.
+   */
   checkFinite?: boolean;
+  /** Steps between two reads of the finite check (default 25). */
+  checkEvery?: number;
 }
 
 export interface TrajectoryPoint {

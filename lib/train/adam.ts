@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors';
+import { finiteFlag, keep } from '../finite';
 
 export interface AdamConfig { beta1: number; beta2: number; epsilon: number; weightDecay?: number }
 export const DEFAULT_ADAM: AdamConfig = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
@@ -31,10 +32,15 @@ export class Adam {
     this.v = variables.map((x) => tf.tidy(() => tf.variable(tf.zerosLike(x), false)));
   }
 
-  /** One update with learning rate `lr`; grads in the order of the variables. */
-  apply(grads: tf.Tensor[], lr: number): void {
-    if (grads.length !== this.variables.length) {
-      throw new ShapeMismatchError(`Adam: got ${grads.length} gradients for ${this.variables.length} variables`);
+  /**
+   * One update with learning rate `lr`; grads in the order of the variables. With `keepIf` (one bool tensor per variable,
+   * shaped like it: lib/finite's flagLike), the moments and weights change only where it is true: a step whose loss or
+   * gradient turned out non-finite is applied as "no change" on the device, without reading anything back (the step
+   * counter still advances: the trainer rolls it back when its deferred check finds the bad step).
+   */
+  apply(grads: tf.Tensor[], lr: number, keepIf?: tf.Tensor[]): void {
+    if (grads.length !== this.variables.length || (keepIf && keepIf.length !== grads.length)) {
+      throw new ShapeMismatchError(`Adam: got ${grads.length} gradients (and ${keepIf?.length ?? 'no'} masks) for ${this.variables.length} variables`);
     }
     const { beta1, beta2, epsilon } = this.config;
     this.step += 1;
@@ -42,18 +48,22 @@ export class Adam {
     const c2 = 1 - beta2 ** this.step;
     tf.tidy(() => {
       grads.forEach((g, i) => {
+        const masked = (next: tf.Tensor, old: tf.Tensor) => (keepIf ? keep(keepIf[i], next, old) : next);
         const m = tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1));
         const v = tf.add(tf.mul(this.v[i], beta2), tf.mul(tf.square(g), 1 - beta2));
-        this.m[i].assign(m);
-        this.v[i].assign(v);
         const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), epsilon));
-        this.variables[i].assign(tf.sub(this.variables[i], tf.mul(update, lr)));
+        this.variables[i].assign(masked(tf.sub(this.variables[i], tf.mul(update, lr)), this.variables[i]));
+        this.m[i].assign(masked(m, this.m[i]));
+        this.v[i].assign(masked(v, this.v[i]));
       });
     });
   }
 
-  getState(): AdamState {
-    return { step: this.step, m: this.m.map((t) => t.dataSync() as Float32Array), v: this.v.map((t) => t.dataSync() as Float32Array) };
+  /** The moments, read back (awaited: a read must not stall the device). */
+  async getState(): Promise<AdamState> {
+    const read = (ts: tf.Variable[]) => Promise.all(ts.map((t) => t.data() as Promise<Float32Array>));
+    const [m, v] = await Promise.all([read(this.m), read(this.v)]);
+    return { step: this.step, m, v };
   }
 
   setState(state: AdamState): void {
@@ -85,14 +95,28 @@ export function warmupLr(step: number, lr: number, warmupSteps: number): number 
 }
 
 /**
- * Scales gradients so that their global L2 norm is at most maxNorm (Pascanu et al. 2013); returns the new tensors and
- * the norm before clipping. maxNorm = Infinity leaves them unchanged (copies).
+ * Global L2 norm √(Σ over all tensors of Σ g²), as a scalar tensor (not read back). The per-tensor sums are stacked and
+ * summed rather than passed to tf.addN: webgpu's AddN fails for more than a handful of inputs (docs: gpu.md), its
+ * concat (behind stack) splits long input lists.
  */
-export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; norm: number } {
+export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => tf.sqrt(tf.sum(tf.stack(grads.map((g) => tf.sum(tf.square(g)))))) as tf.Scalar);
+}
+
+/**
+ * Scales gradients so that their global L2 norm is at most maxNorm (Pascanu et al. 2013): every tensor times
+ * min(1, maxNorm/norm). Returns the new tensors and the norm before clipping, both on the device (no read: the scale is
+ * computed there too); a non-finite norm leaves the scale at 1 (the trainer's finite check rejects that step).
+ * maxNorm = Infinity leaves them unchanged (copies). The caller disposes the returned tensors.
+ */
+export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; norm: tf.Scalar } {
   if (!(maxNorm > 0)) throw new InvalidArgumentError(`maxNorm must be > 0, got ${maxNorm}`);
-  const normT = tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))));
-  const norm = normT.dataSync()[0];
-  normT.dispose();
-  const scale = Number.isFinite(norm) && norm > maxNorm ? maxNorm / norm : 1;
-  return { grads: grads.map((g) => tf.mul(g, scale)), norm };
+  const norm = globalNorm(grads);
+  const clipped = tf.tidy(() => {
+    if (maxNorm === Infinity) return grads.map((g) => g.clone());
+    const over = tf.logicalAnd(tf.greater(norm, maxNorm), finiteFlag(norm));
+    const scale = tf.where(over, tf.div(maxNorm, norm), tf.onesLike(norm));
+    return grads.map((g) => tf.mul(g, scale));
+  });
+  return { grads: clipped, norm };
 }

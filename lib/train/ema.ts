@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors';
+import { keep } from '../finite';
 
 export function emaDecay(maxDecay: number, updates: number): number {
   return Math.min(maxDecay, (1 + updates) / (10 + updates));
@@ -21,18 +22,26 @@ export class Ema {
     this.shadow = variables.map((v) => tf.tidy(() => tf.variable(v.clone(), false)));
   }
 
-  /** shadow ← d·shadow + (1 − d)·θ with the warmed-up d; returns d. */
-  update(): number {
+  /**
+   * shadow ← d·shadow + (1 − d)·θ with the warmed-up d; returns d. With `keepIf` (one bool tensor per variable, as in
+   * Adam.apply) the shadow changes only where it is true: a rejected step leaves it as it was, without a read.
+   */
+  update(keepIf?: tf.Tensor[]): number {
+    if (keepIf && keepIf.length !== this.shadow.length) throw new ShapeMismatchError(`EMA: got ${keepIf.length} masks for ${this.shadow.length} weights`);
     const d = emaDecay(this.decay, this.updates);
     tf.tidy(() => {
-      this.shadow.forEach((s, i) => s.assign(tf.add(tf.mul(s, d), tf.mul(this.variables[i], 1 - d))));
+      this.shadow.forEach((s, i) => {
+        const next = tf.add(tf.mul(s, d), tf.mul(this.variables[i], 1 - d));
+        s.assign(keepIf ? keep(keepIf[i], next, s) : next);
+      });
     });
     this.updates += 1;
     return d;
   }
 
-  values(): Float32Array[] {
-    return this.shadow.map((s) => s.dataSync() as Float32Array);
+  /** The averaged weights, read back (awaited). */
+  values(): Promise<Float32Array[]> {
+    return Promise.all(this.shadow.map((s) => s.data() as Promise<Float32Array>));
   }
 
   setValues(values: Float32Array[], updates: number): void {

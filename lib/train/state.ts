@@ -11,7 +11,7 @@ import { CorruptFileError, InvalidArgumentError } from '../errors';
 import { createModel, type DiffusionModel, type ModelConfig } from '../models/index';
 import { NoiseSchedule, type ScheduleJSON } from '../schedule';
 import { type CheckpointContents, readCheckpointFile, type TensorGroup, writeCheckpointFile } from './checkpoint';
-import { type StepState, Trainer, type TrainConfig } from './trainer';
+import { readSteps, type StepState, Trainer, type TrainConfig } from './trainer';
 
 /** The checkpoint file inside a checkpoint folder. */
 export const CHECKPOINT_FILE = 'checkpoint.bin';
@@ -52,8 +52,13 @@ export interface CheckpointableTrainer extends StepState {
   readonly schedule: NoiseSchedule;
 }
 
-/** Atomically write the trainer's full state (see checkpoint.ts for the format). */
-export function saveTrainer(file: string, trainer: CheckpointableTrainer, opts: SaveOptions = {}): void {
+/**
+ * Atomically write the trainer's full state (see checkpoint.ts for the format). Steps still queued are read first
+ * (readSteps: their losses join the history, and a non-finite one throws before anything is written); the tensors are
+ * read back with awaited reads.
+ */
+export async function saveTrainer(file: string, trainer: CheckpointableTrainer, opts: SaveOptions = {}): Promise<void> {
+  await readSteps(trainer);
   const params = trainer.model.params;
   const names = params.names();
   const vars = params.variables();
@@ -67,10 +72,10 @@ export function saveTrainer(file: string, trainer: CheckpointableTrainer, opts: 
     adamStep: opts.weightsOnly ? undefined : trainer.optimizer.step,
     meta: opts.meta,
   };
-  const groups: Record<string, TensorGroup> = { ema: group(names, vars, trainer.ema.values()) };
+  const groups: Record<string, TensorGroup> = { ema: group(names, vars, await trainer.ema.values()) };
   if (!opts.weightsOnly) {
-    const adam = trainer.optimizer.getState();
-    groups.params = group(names, vars, vars.map((v) => v.dataSync() as Float32Array));
+    const [adam, values] = await Promise.all([trainer.optimizer.getState(), Promise.all(vars.map((v) => v.data() as Promise<Float32Array>))]);
+    groups.params = group(names, vars, values);
     groups['adam.m'] = group(names, vars, adam.m);
     groups['adam.v'] = group(names, vars, adam.v);
   }

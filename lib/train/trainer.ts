@@ -15,6 +15,7 @@ import type { Denoiser } from '../param';
 import { makeRng } from '../random';
 import type { NoiseSchedule } from '../schedule';
 import { progressBar } from '../viz/progress';
+import { finiteFlag, flagLike } from '../finite';
 import { Adam, clipByGlobalNorm, warmupLr } from './adam';
 import { Ema } from './ema';
 
@@ -86,9 +87,15 @@ export function drawStepInputs(
   const noise = tf.randomNormal(batch.x.shape, 0, 1, 'float32', stepSeed(config.seed, step, 2));
   let classes: tf.Tensor1D | undefined;
   if (numClasses > 0) {
-    const labels = batch.y ? Array.from(batch.y.dataSync()) : new Array<number>(b).fill(numClasses);
+    // which labels drop to the null class is drawn on the JS side (one draw per example, whatever its label), the
+    // replacement happens on the device: the labels themselves are never read back
     const rng = makeRng(stepSeed(config.seed, step, 3));
-    classes = tf.tensor1d(labels.map((l) => (rng() < config.classDropout ? numClasses : l)), 'int32');
+    const drop = Array.from({ length: b }, () => rng() < config.classDropout);
+    classes = tf.tidy(() => {
+      const nullClass = tf.fill([b], numClasses, 'int32');
+      if (!batch.y) return nullClass as tf.Tensor1D;
+      return tf.where(tf.tensor1d(drop, 'bool'), nullClass, tf.cast(batch.y, 'int32')) as tf.Tensor1D;
+    });
   }
   return { x0: batch.x.clone(), noise, t, classes, dropoutSeed: stepSeed(config.seed, step, 4) };
 }
@@ -116,13 +123,63 @@ export interface ProgressEvent extends StepResult {
 export interface FitOptions {
   /** Stop after this step (default config.steps). */
   until?: number;
+  /** Called for every step, in order, once its loss has been read back (reads come in batches: see readEvery). */
   onStep?: (e: ProgressEvent) => void;
-  /** Called with the step number when a checkpoint is due (every config.checkpointEvery steps and at the end). */
-  onCheckpoint?: (step: number) => void;
+  /**
+   * Called with the step number when a checkpoint is due (every config.checkpointEvery steps and at the end), after
+   * every step so far was read back and found finite; awaited.
+   */
+  onCheckpoint?: (step: number) => void | Promise<void>;
   /** Checked after each step: true ends the run early (a checkpoint is then due at once), e.g. a wall-time budget. */
   shouldStop?: () => boolean;
   /** Draw a lib/viz progress bar (loss, mean of the last 100 losses, it/s, ETA); a string is its label. */
   progress?: boolean | string;
+  /**
+   * Read the queued losses and gradient norms back every this many steps (default 20; also at checkpoints, at a stop,
+   * at the end, and at least once a second while a progress bar or onStep shows them). Between reads the device runs
+   * ahead; a non-finite step is still caught exactly (see readSteps).
+   */
+  readEvery?: number;
+}
+
+/**
+ * The steps applied on the device whose loss and gradient norm have not been read back yet, and the sticky on-device
+ * flag "every step so far was finite" that masks Adam's and the EMA's updates (so a bad step, and every step after it,
+ * changes nothing until the next read finds it).
+ */
+export class PendingSteps {
+  /** bool scalar: true while every queued step's loss and gradient norm were finite. */
+  readonly ok: tf.Variable;
+  private entries: { step: number; lr: number; values: tf.Tensor1D }[] = [];
+
+  constructor() {
+    this.ok = tf.tidy(() => tf.variable(tf.scalar(true, 'bool'), false));
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /** Queue step `step`'s [loss, gradNorm] (a float32 [2] tensor; owned here from now on). */
+  push(step: number, lr: number, values: tf.Tensor1D): void {
+    this.entries.push({ step, lr, values });
+  }
+
+  /** Hands over every queued entry (the caller disposes their tensors). */
+  take(): { step: number; lr: number; values: tf.Tensor1D }[] {
+    const out = this.entries;
+    this.entries = [];
+    return out;
+  }
+
+  /** After a rollback: accept steps again. */
+  reset(): void {
+    tf.tidy(() => this.ok.assign(tf.scalar(true, 'bool')));
+  }
+
+  dispose(): void {
+    tf.dispose([this.ok, ...this.take().map((e) => e.values)]);
+  }
 }
 
 /**
@@ -133,37 +190,86 @@ export interface StepState {
   readonly config: TrainConfig;
   readonly optimizer: Adam;
   readonly ema: Ema;
+  /** Every step's loss up to the last read (see readSteps). */
   readonly lossHistory: number[];
-  /** Steps completed so far (= the index of the next step); applyStepGradients advances it. */
+  /** Steps applied so far (= the index of the next step); applyStepGradients advances it. */
   step: number;
+  readonly pending: PendingSteps;
 }
 
 /**
  * The tail of a training step, given the batch's mean `loss` and its gradients `grads` (in the order of the optimizer's
- * variables; disposed here in every case): NaN guard on the loss, clipping by global norm, NaN guard on the norm,
- * warm-up learning rate, Adam, EMA, loss history, step + 1. A non-finite loss or norm throws NonFiniteError before any
- * weight, moment or EMA changes, so the last good state (and checkpoint) survives.
+ * variables; both disposed here in every case): clipping by global norm (scale computed on the device), warm-up
+ * learning rate, Adam, EMA, step + 1 — and nothing read back. Whether the loss and the norm were finite goes into the
+ * sticky flag state.pending.ok, which masks the Adam and EMA updates: from a non-finite step on, no weight, moment or
+ * EMA value changes. readSteps later reads the step's loss and norm, and throws for the bad step after rolling back.
  */
-export function applyStepGradients(state: StepState, grads: tf.Tensor[], loss: number): StepResult {
-  const { config } = state;
-  if (!Number.isFinite(loss)) {
-    tf.dispose(grads);
-    throw new NonFiniteError(`training loss is ${loss} at step ${state.step}: stopping (weights and checkpoints keep the last good step; try a lower lr or gradClip)`);
-  }
-  const clipped = clipByGlobalNorm(grads, config.gradClip);
-  tf.dispose(grads);
-  if (!Number.isFinite(clipped.norm)) {
-    tf.dispose(clipped.grads);
-    throw new NonFiniteError(`gradient norm is ${clipped.norm} at step ${state.step}: stopping (weights keep the last good step)`);
-  }
+export function applyStepGradients(state: StepState, grads: tf.Tensor[], loss: tf.Scalar): void {
+  const { config, pending } = state;
   const lr = warmupLr(state.step, config.lr, config.warmupSteps);
-  state.optimizer.apply(clipped.grads, lr);
-  tf.dispose(clipped.grads);
-  state.ema.update();
-  state.lossHistory.push(loss);
-  const result = { step: state.step, loss, gradNorm: clipped.norm, lr };
+  try {
+    tf.tidy(() => {
+      const clipped = clipByGlobalNorm(grads, config.gradClip);
+      const ok = tf.logicalAnd(pending.ok, tf.logicalAnd(finiteFlag(loss), finiteFlag(clipped.norm)));
+      pending.ok.assign(ok);
+      // the flag as a full-shape condition, one per distinct weight shape (shared by Adam and the EMA)
+      const byShape = new Map<string, tf.Tensor>();
+      const keepIf = clipped.grads.map((g) => {
+        const key = g.shape.join(',');
+        if (!byShape.has(key)) byShape.set(key, flagLike(ok, g));
+        return byShape.get(key)!;
+      });
+      state.optimizer.apply(clipped.grads, lr, keepIf);
+      state.ema.update(keepIf);
+      pending.push(state.step, lr, tf.keep(tf.stack([loss, clipped.norm]) as tf.Tensor1D));
+    });
+  } finally {
+    tf.dispose([...grads, loss]);
+  }
   state.step += 1;
-  return result;
+}
+
+/**
+ * Reads every queued step's loss and gradient norm back (one awaited read), appends the losses to lossHistory and calls
+ * `onResult` for each step in order. If a step was non-finite, the state is rolled back to just before it — the masked
+ * updates left weights, moments and EMA there already; step counters return to it and the flag is reset — and
+ * NonFiniteError names that step.
+ */
+export async function readSteps(state: StepState, onResult?: (r: StepResult) => void): Promise<StepResult[]> {
+  const entries = state.pending.take();
+  if (entries.length === 0) return [];
+  const all = tf.concat(entries.map((e) => e.values));
+  tf.dispose(entries.map((e) => e.values));
+  let data: Float32Array;
+  try {
+    data = (await all.data()) as Float32Array;
+  } finally {
+    all.dispose();
+  }
+  const results: StepResult[] = [];
+  entries.forEach(({ step, lr }, i) => {
+    const loss = data[2 * i];
+    const gradNorm = data[2 * i + 1];
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      rollBack(state, step);
+      const what = Number.isFinite(loss) ? `gradient norm is ${gradNorm}` : `training loss is ${loss}`;
+      throw new NonFiniteError(`${what} at step ${step}: stopping (weights, Adam moments and EMA are those of the last good step; try a lower lr or gradClip)`);
+    }
+    state.lossHistory.push(loss);
+    const r = { step, loss, gradNorm, lr };
+    results.push(r);
+    onResult?.(r);
+  });
+  return results;
+}
+
+/** Undo the counters of steps `step` … state.step − 1 (their updates were masked on the device: nothing else changed). */
+function rollBack(state: StepState, step: number): void {
+  const n = state.step - step;
+  state.optimizer.step -= n;
+  state.ema.updates -= n;
+  state.step = step;
+  state.pending.reset();
 }
 
 /** Mean of the last `n` losses (NaN before the first). */
@@ -172,20 +278,31 @@ export function meanOfLast(history: readonly number[], n: number): number {
   return h.length ? h.reduce((s, v) => s + v, 0) / h.length : NaN;
 }
 
+/** Lets the event loop run (a notebook's live display, timers) between steps. */
+export function nextTick(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /**
- * The bookkeeping of a fit loop around any step function, sync or async (Trainer.fit / fitAsync,
- * ParallelCourseTrainer.fit): progress bar, progress events, due checkpoints, early stop.
- *   const loop = new FitLoop(state, opts); while (loop.running()) { if (loop.after(step())) break; } loop.done();
+ * The bookkeeping of a fit loop around any step function (Trainer.fit, ParallelCourseTrainer.fit): batched reads,
+ * progress bar, progress events, due checkpoints, early stop.
+ *   const loop = new FitLoop(state, opts); while (loop.running()) { queue a step; if (await loop.after()) break; } await loop.done();
  */
 export class FitLoop {
   private readonly until: number;
   private readonly start: number;
+  private readonly readEvery: number;
   private readonly t0 = Date.now();
+  private lastRead = Date.now();
   private readonly bar?: ReturnType<typeof progressBar>;
 
   constructor(private readonly state: StepState, private readonly opts: FitOptions) {
     this.until = opts.until ?? state.config.steps;
     this.start = state.step;
+    this.readEvery = opts.readEvery ?? 20;
+    if (!(Number.isInteger(this.readEvery) && this.readEvery > 0)) {
+      throw new InvalidArgumentError(`readEvery must be a positive integer, got ${opts.readEvery}`);
+    }
     this.bar = opts.progress
       ? progressBar({ total: this.until, label: typeof opts.progress === 'string' ? opts.progress : 'train' })
       : undefined;
@@ -196,21 +313,41 @@ export class FitLoop {
     return this.state.step < this.until;
   }
 
-  /** Report step `r` (already applied); returns true when the run should end now (its checkpoint has been taken). */
-  after(r: StepResult): boolean {
+  /**
+   * Call after each queued step: reads the queued steps back when due (reporting them), then takes a due checkpoint.
+   * Returns true when the run should end now (its checkpoint has been taken).
+   */
+  async after(): Promise<boolean> {
     const { state, opts, until } = this;
-    const done = state.step - this.start;
-    const sec = (Date.now() - this.t0) / 1000;
-    const stepsPerSec = sec > 0 ? done / sec : 0;
-    this.bar?.update(state.step, { loss: r.loss, avg100: meanOfLast(state.lossHistory, 100) });
-    opts.onStep?.({ ...r, total: until, stepsPerSec, etaSec: stepsPerSec > 0 ? (until - state.step) / stepsPerSec : Infinity });
     const stop = opts.shouldStop?.() ?? false;
     const every = state.config.checkpointEvery;
-    if (opts.onCheckpoint && ((every > 0 && state.step % every === 0) || state.step === until || stop)) opts.onCheckpoint(state.step);
+    const checkpoint = opts.onCheckpoint !== undefined && ((every > 0 && state.step % every === 0) || state.step === until || stop);
+    const watched = this.bar !== undefined || opts.onStep !== undefined;
+    if (checkpoint || stop || state.step >= until || state.pending.size >= this.readEvery || (watched && Date.now() - this.lastRead >= 1000)) {
+      await this.read();
+    }
+    if (checkpoint) await opts.onCheckpoint!(state.step);
     return stop;
   }
 
-  done(): void {
+  private async read(): Promise<void> {
+    const { state, opts, until } = this;
+    let last: StepResult | undefined;
+    await readSteps(state, (r) => {
+      last = r;
+      if (!opts.onStep) return;
+      const done = r.step + 1 - this.start;
+      const sec = (Date.now() - this.t0) / 1000;
+      const stepsPerSec = sec > 0 ? done / sec : 0;
+      opts.onStep({ ...r, total: until, stepsPerSec, etaSec: stepsPerSec > 0 ? (until - r.step - 1) / stepsPerSec : Infinity });
+    });
+    this.lastRead = Date.now();
+    if (last) this.bar?.update(last.step + 1, { loss: last.loss, avg100: meanOfLast(state.lossHistory, 100) });
+  }
+
+  /** Reads what is still queued and closes the progress bar. */
+  async done(): Promise<void> {
+    await this.read();
     this.bar?.done({ avg100: meanOfLast(this.state.lossHistory, 100) });
   }
 }
@@ -219,7 +356,8 @@ export class Trainer implements StepState {
   readonly optimizer: Adam;
   readonly ema: Ema;
   readonly lossHistory: number[] = [];
-  /** Steps completed so far (= the index of the next step). */
+  readonly pending = new PendingSteps();
+  /** Steps applied so far (= the index of the next step). */
   step = 0;
 
   constructor(readonly model: DiffusionModel, readonly schedule: NoiseSchedule, readonly config: TrainConfig) {
@@ -230,66 +368,64 @@ export class Trainer implements StepState {
   }
 
   /**
-   * One step on `batch` (disposed here). A non-finite loss or gradient throws NonFiniteError before any weight, moment
-   * or EMA changes, so the last good state (and checkpoint) survives.
+   * Applies one step on `batch` (disposed here) on the device and reads nothing back: its loss and gradient norm are
+   * queued for the next readSteps (fit reads them in batches). A non-finite step changes no weight, moment or EMA value.
    */
-  trainStep(batch: Batch): StepResult {
+  queueStep(batch: Batch): void {
     const vars = this.model.params.variables();
     const inputs = drawStepInputs(batch, this.schedule, this.model.numClasses, this.config, this.step);
     tf.dispose([batch.x, batch.y]);
     const { value, grads } = tf.variableGrads(() => stepLoss(this.model, this.schedule, inputs), vars);
     tf.dispose([inputs.x0, inputs.noise, inputs.t, inputs.classes]);
-    const loss = value.dataSync()[0];
-    value.dispose();
     const ordered = vars.map((v) => grads[v.name]);
     const missing = this.model.params.names().filter((_, i) => ordered[i] === undefined);
     if (missing.length > 0) {
-      tf.dispose(Object.values(grads));
+      tf.dispose([value, ...Object.values(grads)]);
       throw new InvalidArgumentError(`no gradient reaches parameter(s) ${missing.join(', ')}: every parameter must affect the loss`);
     }
-    return applyStepGradients(this, ordered, loss);
-  }
-
-  /** Train from the current step to `until` (default config.steps), calling back for progress and checkpoints. */
-  fit(source: BatchSource, opts: FitOptions = {}): void {
-    const loop = this.steps(source, opts);
-    while (!loop.next().done) { /* each iteration is one step */ }
+    applyStepGradients(this, ordered, value);
   }
 
   /**
-   * Like fit, but yields to the event loop after every step, so that a notebook's live progress display (and any timer)
-   * can update while training runs.
+   * One step on `batch` (disposed here) and its loss, read back (with any steps still queued). A non-finite loss or
+   * gradient throws NonFiniteError naming the step, with weights, moments and EMA those before it.
    */
-  async fitAsync(source: BatchSource, opts: FitOptions = {}): Promise<void> {
-    const loop = this.steps(source, opts);
-    while (!loop.next().done) await new Promise((resolve) => setImmediate(resolve));
+  async trainStep(batch: Batch): Promise<StepResult> {
+    this.queueStep(batch);
+    const results = await readSteps(this);
+    return results[results.length - 1];
   }
 
-  /** The loop shared by fit and fitAsync: one step per iteration. */
-  private *steps(source: BatchSource, opts: FitOptions): Generator<void> {
+  /**
+   * Train from the current step to `until` (default config.steps), calling back for progress and checkpoints. Losses are
+   * read back in batches (opts.readEvery); it yields to the event loop after every step, so that a notebook's live
+   * progress display (and any timer) updates while training runs.
+   */
+  async fit(source: BatchSource, opts: FitOptions = {}): Promise<void> {
     const loop = new FitLoop(this, opts);
     while (loop.running()) {
-      const stop = loop.after(this.trainStep(source(this.step)));
-      if (stop) break;
-      yield;
+      this.queueStep(source(this.step));
+      if (await loop.after()) break;
+      await nextTick();
     }
-    loop.done();
+    await loop.done();
   }
 
-  /** Mean loss over the last `n` steps (NaN before the first). */
+  /** Mean loss over the last `n` read steps (NaN before the first). */
   recentLoss(n = 100): number {
     return meanOfLast(this.lossHistory, n);
   }
 
-  /** EMA weights by parameter name (what sampling should use). */
-  emaWeights(): Map<string, Float32Array> {
+  /** EMA weights by parameter name (what sampling should use), read back. */
+  async emaWeights(): Promise<Map<string, Float32Array>> {
     const names = this.model.params.names();
-    const values = this.ema.values();
+    const values = await this.ema.values();
     return new Map(names.map((n, i) => [n, values[i]]));
   }
 
   dispose(): void {
     this.optimizer.dispose();
     this.ema.dispose();
+    this.pending.dispose();
   }
 }

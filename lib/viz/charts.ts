@@ -3,6 +3,9 @@
  * CommonJS builds that tslab can require). Each helper has a `…Spec` twin that returns the vega-lite spec, so
  * notebooks can tweak it and pass it to `renderVegaLite`.
  *
+ * One API for data: every renderer (lineChart, histogram, scatter2d, vectorField) is async and accepts tensors, which
+ * it reads with awaited reads; the `…Spec` functions are synchronous and take plain arrays only.
+ *
  *   show(await lineChart({ name: 'loss', y: losses }, { yLabel: 'MSE', logY: true }));
  */
 import * as tf from '@tensorflow/tfjs';
@@ -12,6 +15,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors';
 
 type Numbers = ArrayLike<number>;
+/** Points [N, 2]: rows of numbers, or (renderers only) a tensor, read back asynchronously. */
 type Points = tf.Tensor2D | number[][];
 
 export interface ChartOptions {
@@ -52,14 +56,25 @@ export async function renderVegaLite(spec: TopLevelSpec, opts: RenderOptions = {
   }
 }
 
-function toRows(points: Points, what: string): number[][] {
-  const rows = Array.isArray(points) ? points : (points as tf.Tensor).arraySync();
-  if (!Array.isArray(rows) || rows.some((r) => !Array.isArray(r) || r.length !== 2)) {
-    const shape = Array.isArray(points) ? `${points.length} rows` : `[${(points as tf.Tensor).shape.join(', ')}]`;
+function toRows(points: number[][], what: string): number[][] {
+  if (!Array.isArray(points) || points.some((r) => !Array.isArray(r) || r.length !== 2)) {
+    const shape = Array.isArray(points) ? `${points.length} rows` : `[${(points as unknown as tf.Tensor).shape?.join(', ')}] (a tensor: pass it to the async renderer)`;
     throw new ShapeMismatchError(`${what}: expected points [N, 2], got ${shape}`);
   }
-  if (rows.length === 0) throw new InvalidArgumentError(`${what}: no points to plot`);
-  return rows as number[][];
+  if (points.length === 0) throw new InvalidArgumentError(`${what}: no points to plot`);
+  return points;
+}
+
+/** Points as rows: a tensor [N, 2] is read back (awaited); arrays pass through to toRows' checks. */
+async function readRows(points: Points, what: string): Promise<number[][]> {
+  if (Array.isArray(points)) return points;
+  if (points.rank !== 2 || points.shape[1] !== 2) throw new ShapeMismatchError(`${what}: expected points [N, 2], got [${points.shape.join(', ')}]`);
+  return (await points.array()) as number[][];
+}
+
+/** Duck-typed (not instanceof) so a tensor from another tfjs copy is accepted too. */
+function isTensorLike(v: unknown): v is tf.Tensor {
+  return typeof v === 'object' && v !== null && typeof (v as tf.Tensor).data === 'function' && Array.isArray((v as tf.Tensor).shape);
 }
 
 function finiteOrThrow(values: Numbers, what: string): void {
@@ -191,10 +206,9 @@ export function histogramBins(values: Numbers, bins: number, range?: [number, nu
 
 const standardNormalPdf = (x: number) => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
 
-export function histogramSpec(values: Numbers | tf.Tensor, opts: HistogramOptions = {}): TopLevelSpec {
-  // Duck-typed (not instanceof) so a tensor from another tfjs copy is accepted too.
-  const data = 'dataSync' in values ? values.dataSync() : values;
-  const bins = histogramBins(data, opts.bins ?? 40, opts.range);
+export function histogramSpec(values: Numbers, opts: HistogramOptions = {}): TopLevelSpec {
+  if (isTensorLike(values)) throw new InvalidArgumentError('histogramSpec takes numbers; pass a tensor to the async histogram()');
+  const bins = histogramBins(values, opts.bins ?? 40, opts.range);
   const normalize = opts.normalize ?? true;
   const yField = normalize || opts.density ? 'density' : 'count';
   const bars = {
@@ -230,8 +244,10 @@ export function histogramSpec(values: Numbers | tf.Tensor, opts: HistogramOption
   return { $schema: schema, title: opts.title, ...size(opts), layer: layers } as TopLevelSpec;
 }
 
-export function histogram(values: Numbers | tf.Tensor, opts: HistogramOptions & RenderOptions = {}): Promise<Buffer> {
-  return renderVegaLite(histogramSpec(values, opts), opts);
+/** A histogram of numbers or of a tensor's values (read back, awaited). */
+export async function histogram(values: Numbers | tf.Tensor, opts: HistogramOptions & RenderOptions = {}): Promise<Buffer> {
+  const data = isTensorLike(values) ? await values.data() : values;
+  return renderVegaLite(histogramSpec(data, opts), opts);
 }
 
 // -------------------------------------------------------------------------------------------------------- scatter / field
@@ -264,14 +280,14 @@ function scatterLayer(rows: number[][], opts: ScatterOptions): object {
   };
 }
 
-export function scatter2dSpec(points: Points, opts: ScatterOptions = {}): TopLevelSpec {
+export function scatter2dSpec(points: number[][], opts: ScatterOptions = {}): TopLevelSpec {
   const rows = toRows(points, 'scatter2d');
   finiteOrThrow(rows.flat(), 'scatter2d');
   return { $schema: schema, title: opts.title, ...size(opts, 320, 320), ...scatterLayer(rows, opts) } as TopLevelSpec;
 }
 
-export function scatter2d(points: Points, opts: ScatterOptions & RenderOptions = {}): Promise<Buffer> {
-  return renderVegaLite(scatter2dSpec(points, opts), opts);
+export async function scatter2d(points: Points, opts: ScatterOptions & RenderOptions = {}): Promise<Buffer> {
+  return renderVegaLite(scatter2dSpec(await readRows(points, 'scatter2d'), opts), opts);
 }
 
 export interface VectorFieldOptions extends ChartOptions {
@@ -295,8 +311,11 @@ export function gridPoints(lo: number, hi: number, n: number): tf.Tensor2D {
   return tf.tensor2d(out, [n * n, 2]);
 }
 
+/** vectorFieldSpec's options: as VectorFieldOptions, with the background as rows. */
+export type VectorFieldSpecOptions = Omit<VectorFieldOptions, 'background'> & { background?: number[][] };
+
 /** Quiver plot: a segment from each point along its vector, with a dot at the head. */
-export function vectorFieldSpec(points: Points, vectors: Points, opts: VectorFieldOptions = {}): TopLevelSpec {
+export function vectorFieldSpec(points: number[][], vectors: number[][], opts: VectorFieldSpecOptions = {}): TopLevelSpec {
   const p = toRows(points, 'vectorField points');
   const v = toRows(vectors, 'vectorField vectors');
   if (p.length !== v.length) throw new ShapeMismatchError(`vectorField: ${p.length} points but ${v.length} vectors`);
@@ -340,6 +359,11 @@ export function vectorFieldSpec(points: Points, vectors: Points, opts: VectorFie
   return { $schema: schema, title: opts.title, ...size(opts, 360, 360), layer: layers } as TopLevelSpec;
 }
 
-export function vectorField(points: Points, vectors: Points, opts: VectorFieldOptions & RenderOptions = {}): Promise<Buffer> {
-  return renderVegaLite(vectorFieldSpec(points, vectors, opts), opts);
+export async function vectorField(points: Points, vectors: Points, opts: VectorFieldOptions & RenderOptions = {}): Promise<Buffer> {
+  const [p, v, background] = await Promise.all([
+    readRows(points, 'vectorField points'),
+    readRows(vectors, 'vectorField vectors'),
+    opts.background === undefined ? undefined : readRows(opts.background, 'vectorField background'),
+  ]);
+  return renderVegaLite(vectorFieldSpec(p, v, { ...opts, background }), opts);
 }

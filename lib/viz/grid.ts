@@ -36,9 +36,9 @@ function checkPositiveInt(name: string, v: number): void {
 
 /**
  * Render a batch of images [B, H, W, C] (C = 1 grey or 3 RGB) as one PNG.
- * Reads the tensor once (dataSync) and leaves it to the caller.
+ * Reads the tensor once (awaited) and leaves it to the caller: `show(await imageGrid(x))`.
  */
-export function imageGrid(images: tf.Tensor4D, opts: GridOptions = {}): Buffer {
+export async function imageGrid(images: tf.Tensor4D, opts: GridOptions = {}): Promise<Buffer> {
   if (images.rank !== 4) {
     throw new ShapeMismatchError(`imageGrid: images must be rank 4 [B, H, W, C], got shape [${images.shape.join(', ')}]`);
   }
@@ -66,13 +66,13 @@ export function imageGrid(images: tf.Tensor4D, opts: GridOptions = {}): Buffer {
   const width = pad + cols * (cellW + pad);
   const height = titleH + pad + rows * (cellH + pad);
 
+  const data = await images.data();
   const canvas = createCanvas(width, height);
   const ctx = canvas.getContext('2d');
   ctx.fillStyle = BACKGROUND;
   ctx.fillRect(0, 0, width, height);
 
   // Write pixels straight into the canvas buffer: exact values, no smoothing.
-  const data = images.dataSync();
   // NaN would silently become black: a broken sample must be visible as an error instead (±Infinity just clips).
   let nans = 0;
   for (let i = 0; i < data.length; i++) if (Number.isNaN(data[i])) nans++;

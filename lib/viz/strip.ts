@@ -16,9 +16,9 @@ export interface StripOptions extends Omit<GridOptions, 'cols' | 'labels'> {
 /**
  * frames: either one tensor [F, H, W, C] (frame f = timestep f), or a list of F snapshots, each [H, W, C] or
  * [B, H, W, C] (image `index` of each is taken) — e.g. the x_t a sampler kept at a few steps.
- * timesteps: one per frame, used for captions.
+ * timesteps: one per frame, used for captions. Async like imageGrid (one awaited read).
  */
-export function trajectoryStrip(frames: tf.Tensor4D | tf.Tensor[], timesteps: number[], opts: StripOptions = {}): Buffer {
+export async function trajectoryStrip(frames: tf.Tensor4D | tf.Tensor[], timesteps: number[], opts: StripOptions = {}): Promise<Buffer> {
   const index = opts.index ?? 0;
   const count = Array.isArray(frames) ? frames.length : frames.shape[0];
   if (count === 0) throw new InvalidArgumentError('trajectoryStrip: no frames given');
@@ -48,7 +48,7 @@ export function trajectoryStrip(frames: tf.Tensor4D | tf.Tensor[], timesteps: nu
   });
   try {
     const prefix = opts.prefix ?? 't=';
-    return imageGrid(stacked, { ...opts, cols: count, labels: timesteps.map((t) => `${prefix}${t}`) });
+    return await imageGrid(stacked, { ...opts, cols: count, labels: timesteps.map((t) => `${prefix}${t}`) });
   } finally {
     stacked.dispose();
   }

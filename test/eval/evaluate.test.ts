@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { expectRejects } from '../math/helpers';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -20,7 +21,7 @@ const TINY_UNET: UNetConfig = {
 };
 
 describe('eval/evaluate', () => {
-  it('real held-out digits score near the classifier\'s test accuracy and the FID floor; noise scores far worse', () => {
+  it('real held-out digits score near the classifier\'s test accuracy and the FID floor; noise scores far worse', async () => {
     const classifier = loadClassifier();
     const test = loadMnist('test');
     // the comparison half, as scripts/evaluate.ts --baseline real draws it
@@ -28,14 +29,14 @@ describe('eval/evaluate', () => {
     const { x, y } = test.batch(balancedSubset(test.labels, other, 20, 7));
     const labels = y.dataSync() as Int32Array;
     const before = tf.memory().numTensors;
-    const real = evaluateSamples(classifier, x, labels, test, { seed: 0 });
+    const real = await evaluateSamples(classifier, x, labels, test, { seed: 0 });
     expect(tf.memory().numTensors).to.equal(before);
-    const reference = realReference(classifier, test);
+    const reference = await realReference(classifier, test);
     expect(tf.memory().numTensors).to.equal(before);
     expect(reference.accuracy).to.equal(real.realAccuracy);
     const rng = makeRng(1);
     const noise = tf.tensor4d(Float32Array.from({ length: labels.length * 784 }, () => 2 * rng() - 1), [labels.length, 28, 28, 1]);
-    const bad = evaluateSamples(classifier, noise, labels, reference, { seed: 0 });
+    const bad = await evaluateSamples(classifier, noise, labels, reference, { seed: 0 });
     expect(real.accuracy.overall).to.be.at.least(0.95);
     expect(real.realAccuracy).to.be.at.least(0.97);
     expect(real.fid.sampleCount).to.equal(200);
@@ -45,23 +46,23 @@ describe('eval/evaluate', () => {
     expect(bad.fid.fid).to.be.above(10 * real.fid.floor);
     expect(bad.fid.floor).to.equal(real.fid.floor);
     expect(formatEvaluation(real)).to.match(/conditional accuracy: .* %[\s\S]*feature-FID: [\d.]+[\s\S]*floor: [\d.]+/);
-    expect(() => evaluateSamples(classifier, x, [0], test)).to.throw(ShapeMismatchError);
+    await expectRejects(() => evaluateSamples(classifier, x, [0], test), ShapeMismatchError);
     tf.dispose([x, y, noise]);
     classifier.dispose();
   });
 
-  it('generateClassConditional: class-ordered labels, seeded, both samplers, no leaked tensors', () => {
+  it('generateClassConditional: class-ordered labels, seeded, both samplers, no leaked tensors', async () => {
     const model = createModel(TINY_UNET);
     const schedule = NoiseSchedule.linear(20);
     const loaded: LoadedModel = { model, schedule, header: { model: TINY_UNET, schedule: schedule.toJSON(), step: 0 } };
     const opts = { sampler: 'ddim' as const, steps: 2, guidance: 2, nPerClass: 2, seed: 3, batchSize: 8 };
     const before = tf.memory().numTensors;
-    const a = generateClassConditional(loaded, opts);
+    const a = await generateClassConditional(loaded, opts);
     expect(a.images.shape).to.deep.equal([20, 28, 28, 1]);
     expect(Array.from(a.labels)).to.deep.equal(Array.from({ length: 20 }, (_, i) => Math.floor(i / 2)));
-    const b = generateClassConditional(loaded, opts);
-    const c = generateClassConditional(loaded, { ...opts, seed: 4 });
-    const d = generateClassConditional(loaded, { ...opts, sampler: 'ddpm', batchSize: 20 });
+    const b = await generateClassConditional(loaded, opts);
+    const c = await generateClassConditional(loaded, { ...opts, seed: 4 });
+    const d = await generateClassConditional(loaded, { ...opts, sampler: 'ddpm', batchSize: 20 });
     const va = a.images.dataSync();
     expect(va.every(Number.isFinite)).to.equal(true);
     expect(Array.from(b.images.dataSync())).to.deep.equal(Array.from(va));
@@ -69,12 +70,12 @@ describe('eval/evaluate', () => {
     expect(d.images.shape).to.deep.equal([20, 28, 28, 1]);
     tf.dispose([a.images, b.images, c.images, d.images]);
     expect(tf.memory().numTensors).to.equal(before);
-    expect(() => generateClassConditional(loaded, { ...opts, steps: 0 })).to.throw(InvalidArgumentError, /steps/);
-    expect(() => generateClassConditional(loaded, { ...opts, steps: 21 })).to.throw(InvalidArgumentError, /T = 20/);
-    expect(() => sampleForLabels(loaded, [10], opts)).to.throw(InvalidArgumentError, /label 0 is 10/);
+    await expectRejects(() => generateClassConditional(loaded, { ...opts, steps: 0 }), InvalidArgumentError, /steps/);
+    await expectRejects(() => generateClassConditional(loaded, { ...opts, steps: 21 }), InvalidArgumentError, /T = 20/);
+    await expectRejects(() => sampleForLabels(loaded, [10], opts), InvalidArgumentError, /label 0 is 10/);
     // one labelled batch reproduces the matching rows of the class-ordered run (same per-batch seed)
     const calls: number[] = [];
-    const first = sampleForLabels(loaded, Array.from(a.labels.subarray(0, 8)), { ...opts, onStep: (done) => calls.push(done) });
+    const first = await sampleForLabels(loaded, Array.from(a.labels.subarray(0, 8)), { ...opts, onStep: (done) => calls.push(done) });
     expect(calls).to.deep.equal([1, 2]);
     expect(Array.from(first.dataSync())).to.deep.equal(Array.from(va.subarray(0, 8 * 784)));
     first.dispose();

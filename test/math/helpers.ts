@@ -35,3 +35,19 @@ export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, ato
     if (!(Math.abs(got[i] - want[i]) <= tol)) throw new Error(`${what}[${i}]: got ${got[i]}, want ${want[i]} (tol ${tol})`);
   }
 }
+
+/**
+ * Awaits `f()` and asserts that it rejects with an instance of `type` whose message matches `re` (chai 4 has no
+ * promise assertions without a plugin). A synchronous throw counts too.
+ */
+export async function expectRejects(f: () => Promise<unknown>, type: new (...args: never[]) => Error, re?: RegExp): Promise<Error> {
+  let err: unknown;
+  try {
+    await f();
+  } catch (e) {
+    err = e;
+  }
+  expect(err, `expected a ${type.name}`).to.be.instanceOf(type);
+  if (re) expect((err as Error).message).to.match(re);
+  return err as Error;
+}

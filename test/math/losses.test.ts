@@ -52,6 +52,13 @@ describe('math/losses', () => {
     // unweighted, they differ (the weighting is what makes them agree)
     const plain = values(() => diffusionLossPerExample(as.epsilon, x0, s, { t, noise, predictionType: 'epsilon' }));
     expect(Math.abs(plain[0] - ref[0])).to.be.greaterThan(1e-3);
+    // t given as an int32 tensor (as the trainer passes it): looked up on the device, the same losses
+    const tT = tf.tensor1d(t, 'int32');
+    for (const p of ['epsilon', 'v'] as PredictionType[]) {
+      const dev = values(() => diffusionLossPerExample(as[p], x0, s, { t: tT, noise, predictionType: p, weighting: { minSnrGamma: 5 } }));
+      dev.forEach((l, i) => expect(l, `${p} tensor t, example ${i}`).to.be.closeTo(per(p)[i], 1e-6 * (1 + ref[i])));
+    }
+    tT.dispose();
   });
 
   it('denoising score matching equals the ε-loss up to the weight σ² (Vincent 2011; VP ↔ VE)', () => {

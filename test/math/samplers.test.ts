@@ -8,7 +8,6 @@ import {
   annealedLangevin,
   applyGuidance,
   ddimSample,
-  ddimSampleAsync,
   ddpmSample,
   disposeResult,
   geometricSigmas,
@@ -21,11 +20,12 @@ import {
   type ScoreModel,
 } from '../../lib/samplers';
 import { NoiseSchedule } from '../../lib/schedule';
-import { expectNoLeak, meanStd, values } from './helpers';
+import { expectNoLeak, expectRejects, meanStd, values } from './helpers';
 
 /** Values of the sample (column-major per feature helpers below), then disposes the whole result. */
-function take(r: SampleResult): number[] {
-  const v = Array.from(r.sample.dataSync());
+async function take(p: Promise<SampleResult> | SampleResult): Promise<number[]> {
+  const r = await p;
+  const v = Array.from(await r.sample.data());
   disposeResult(r);
   return v;
 }
@@ -156,31 +156,31 @@ describe('math/samplers', () => {
     }
   };
 
-  it('DDPM (1000 steps β̃, 200 steps β) and DDIM (50 steps, η = 0) recover a known Gaussian from its exact ε-model', () => {
+  it('DDPM (1000 steps β̃, 200 steps β) and DDIM (50 steps, η = 0) recover a known Gaussian from its exact ε-model', async () => {
     const n = 2000; // standard error of the mean ≤ 0.014, of the std ≤ 0.01: tolerance 0.05 is ≥ 3.5 SE
-    expectGaussian(take(ddpmSample(gaussEps(lin), [n, 2], lin, { predictionType: 'epsilon', seed: 1 })), 'ddpm posterior', 0.05);
-    expectGaussian(take(ddpmSample(gaussEps(lin), [n, 2], lin, { predictionType: 'epsilon', seed: 2, variance: 'beta', steps: 200 })), 'ddpm beta 200 steps', 0.05);
+    expectGaussian(await take(ddpmSample(gaussEps(lin), [n, 2], lin, { predictionType: 'epsilon', seed: 1 })), 'ddpm posterior', 0.05);
+    expectGaussian(await take(ddpmSample(gaussEps(lin), [n, 2], lin, { predictionType: 'epsilon', seed: 2, variance: 'beta', steps: 200 })), 'ddpm beta 200 steps', 0.05);
     const cos = NoiseSchedule.cosine();
-    expectGaussian(take(ddimSample(gaussEps(cos), [n, 2], cos, { predictionType: 'epsilon', seed: 3, steps: 50 })), 'ddim cosine', 0.05);
+    expectGaussian(await take(ddimSample(gaussEps(cos), [n, 2], cos, { predictionType: 'epsilon', seed: 3, steps: 50 })), 'ddim cosine', 0.05);
   });
 
-  it('x0 and v models sample the same as the ε-model they are converted from (predictionType plumbing)', () => {
+  it('x0 and v models sample the same as the ε-model they are converted from (predictionType plumbing)', async () => {
     const eps = gaussEps(lin);
     const as = (p: PredictionType): Denoiser => (x, t) => tf.tidy(() => convertPrediction(eps(x, t), 'epsilon', p, x, t, lin));
-    const ref = take(ddimSample(eps, [64, 2], lin, { predictionType: 'epsilon', seed: 4, steps: 20, eta: 0.3 }));
+    const ref = await take(ddimSample(eps, [64, 2], lin, { predictionType: 'epsilon', seed: 4, steps: 20, eta: 0.3 }));
     for (const p of ['x0', 'v'] as PredictionType[]) {
-      const got = take(ddimSample(as(p), [64, 2], lin, { seed: 4, steps: 20, eta: 0.3, predictionType: p }));
+      const got = await take(ddimSample(as(p), [64, 2], lin, { seed: 4, steps: 20, eta: 0.3, predictionType: p }));
       got.forEach((g, i) => expect(g, `${p}[${i}]`).to.be.closeTo(ref[i], 2e-3));
     }
   });
 
-  it('DDIM with η = 1 equals DDPM (same seed ⇒ same noise ⇒ same path), with all steps and with 100', () => {
+  it('DDIM with η = 1 equals DDPM (same seed ⇒ same noise ⇒ same path), with all steps and with 100', async () => {
     const model: Denoiser = (x, t) => tf.tidy(() => tf.add(tf.mul(tf.sin(x), 0.5), tf.reshape(tf.div(tf.cast(t, 'float32'), 4000), [-1, 1])));
     for (const steps of [1000, 100]) {
-      const a = take(ddpmSample(model, [8, 3], lin, { predictionType: 'epsilon', seed: 9, steps }));
-      const b = take(ddimSample(model, [8, 3], lin, { predictionType: 'epsilon', seed: 9, steps, eta: 1 }));
+      const a = await take(ddpmSample(model, [8, 3], lin, { predictionType: 'epsilon', seed: 9, steps }));
+      const b = await take(ddimSample(model, [8, 3], lin, { predictionType: 'epsilon', seed: 9, steps, eta: 1 }));
       a.forEach((v, i) => expect(b[i], `steps=${steps} [${i}]`).to.be.closeTo(v, 1e-3));
-      const c = take(ddimSample(model, [8, 3], lin, { predictionType: 'epsilon', seed: 9, steps, eta: 0 }));
+      const c = await take(ddimSample(model, [8, 3], lin, { predictionType: 'epsilon', seed: 9, steps, eta: 0 }));
       expect(Math.max(...c.map((v, i) => Math.abs(v - a[i])))).to.be.greaterThan(0.05); // η matters
     }
   });
@@ -208,14 +208,14 @@ describe('math/samplers', () => {
       tf.dispose([x, t]);
     });
 
-    it('a guided sampler with w = 1 equals plain conditional sampling; w = 0 equals the null class', () => {
+    it('a guided sampler with w = 1 equals plain conditional sampling; w = 0 equals the null class', async () => {
       const model: Denoiser = (x, t, c) => tf.tidy(() => tf.mul(tf.tanh(x), tf.reshape(tf.div(tf.add(tf.cast(c!, 'float32'), 1), 11), [-1, 1])));
       const opts = { seed: 5, steps: 10, predictionType: 'epsilon' as const };
-      const plain = take(ddimSample(model, [2, 2], lin, { ...opts, classes: [3, 4] }));
-      const w1 = take(ddimSample(model, [2, 2], lin, { ...opts, guidance: { weight: 1, classes: [3, 4] } }));
+      const plain = await take(ddimSample(model, [2, 2], lin, { ...opts, classes: [3, 4] }));
+      const w1 = await take(ddimSample(model, [2, 2], lin, { ...opts, guidance: { weight: 1, classes: [3, 4] } }));
       w1.forEach((v, i) => expect(v).to.be.closeTo(plain[i], 1e-5 * (1 + Math.abs(v)))); // float32 of (c − u)·1 + u
-      const nul = take(ddimSample(model, [2, 2], lin, { ...opts, classes: [10, 10] }));
-      const w0 = take(ddimSample(model, [2, 2], lin, { ...opts, guidance: { weight: 0, classes: [3, 4] } }));
+      const nul = await take(ddimSample(model, [2, 2], lin, { ...opts, classes: [10, 10] }));
+      const w0 = await take(ddimSample(model, [2, 2], lin, { ...opts, guidance: { weight: 0, classes: [3, 4] } }));
       w0.forEach((v, i) => expect(v).to.be.closeTo(nul[i], 1e-5 * (1 + Math.abs(v))));
     });
   });
@@ -223,31 +223,31 @@ describe('math/samplers', () => {
   describe('loop behaviour', () => {
     const smooth: Denoiser = (x) => tf.mul(x, 0.1);
 
-    it('a 1000-step DDPM loop keeps the tensor count flat and returns to the start after disposeResult', () => {
+    it('a 1000-step DDPM loop keeps the tensor count flat and returns to the start after disposeResult', async () => {
       const start = tf.memory().numTensors;
       const counts: number[] = [];
-      const r = ddpmSample(smooth, [2, 4, 4, 1], lin, { predictionType: 'epsilon', seed: 1, onStep: () => counts.push(tf.memory().numTensors) });
+      const r = await ddpmSample(smooth, [2, 4, 4, 1], lin, { predictionType: 'epsilon', seed: 1, onStep: () => counts.push(tf.memory().numTensors) });
       expect(counts.length).to.equal(1000);
       expect(new Set(counts).size, 'tensor count changed during sampling').to.equal(1);
       disposeResult(r);
       expect(tf.memory().numTensors).to.equal(start);
     });
 
-    it('is reproducible from a seed, reports the seed it used, and reports progress', () => {
-      const a = take(ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', seed: 42, steps: 5, eta: 1 }));
-      expect(take(ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', seed: 42, steps: 5, eta: 1 }))).to.deep.equal(a);
-      expect(take(ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', seed: 43, steps: 5, eta: 1 }))).to.not.deep.equal(a);
-      const r = ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', steps: 5, eta: 1 });
-      const again = take(ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', steps: 5, eta: 1, seed: r.seed }));
-      expect(take(r)).to.deep.equal(again);
+    it('is reproducible from a seed, reports the seed it used, and reports progress', async () => {
+      const a = await take(ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', seed: 42, steps: 5, eta: 1 }));
+      expect(await take(ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', seed: 42, steps: 5, eta: 1 }))).to.deep.equal(a);
+      expect(await take(ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', seed: 43, steps: 5, eta: 1 }))).to.not.deep.equal(a);
+      const r = await ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', steps: 5, eta: 1 });
+      const again = await take(ddimSample(smooth, [2, 3], lin, { predictionType: 'epsilon', steps: 5, eta: 1, seed: r.seed }));
+      expect(await take(r)).to.deep.equal(again);
       const seen: string[] = [];
-      take(ddimSample(smooth, [1, 1], lin, { predictionType: 'epsilon', seed: 1, steps: 4, onStep: (p) => seen.push(`${p.step}/${p.total}@${p.t}`) }));
+      await take(ddimSample(smooth, [1, 1], lin, { predictionType: 'epsilon', seed: 1, steps: 4, onStep: (p) => seen.push(`${p.step}/${p.total}@${p.t}`) }));
       expect(seen).to.deep.equal(['1/4@999', '2/4@749', '3/4@499', '4/4@249']);
     });
 
-    it('returns trajectories (≈10 snapshots, or every k-th step) that share the final sample', () => {
+    it('returns trajectories (≈10 snapshots, or every k-th step) that share the final sample', async () => {
       const start = tf.memory().numTensors;
-      const r = ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 50, returnTrajectory: true });
+      const r = await ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 50, returnTrajectory: true });
       expect(r.trajectory.map((p) => p.step)).to.deep.equal([0, 6, 11, 17, 22, 28, 33, 39, 44, 50]);
       expect(r.trajectory[0].t).to.equal(999);
       expect(r.trajectory[0].predX0).to.equal(undefined);
@@ -255,56 +255,98 @@ describe('math/samplers', () => {
       expect(r.trajectory[9].x).to.equal(r.sample);
       expect(r.timesteps[0]).to.equal(999);
       disposeResult(r);
-      const k = ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 25, returnTrajectory: 10 });
+      const k = await ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 25, returnTrajectory: 10 });
       expect(k.trajectory.map((p) => p.step)).to.deep.equal([0, 10, 20, 25]);
       disposeResult(k);
       expect(tf.memory().numTensors).to.equal(start);
     });
 
-    it('stops with NonFiniteError naming the step and t when the model outputs NaN, leaking nothing', () => {
+    it('stops with NonFiniteError naming the step and t when the model outputs NaN, leaking nothing', async () => {
       const start = tf.memory().numTensors;
       const bad: Denoiser = (x, t) => (t.dataSync()[0] < 600 ? tf.fill(x.shape, NaN) : tf.mul(x, 0.1));
-      expect(() => ddimSample(bad, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 10, returnTrajectory: 1 })).to.throw(NonFiniteError, /step 5 of 10 \(t = 599\)/);
+      await expectRejects(() => ddimSample(bad, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 10, returnTrajectory: 1 }), NonFiniteError, /step 5 of 10 \(t = 599\)/);
       const inf: Denoiser = (x) => tf.fill(x.shape, Infinity);
-      expect(() => ddpmSample(inf, [2, 2], lin, { predictionType: 'epsilon', seed: 1 })).to.throw(NonFiniteError, /step 1 of 1000 \(t = 999\)/);
+      await expectRejects(() => ddpmSample(inf, [2, 2], lin, { predictionType: 'epsilon', seed: 1 }), NonFiniteError, /step 1 of 1000 \(t = 999\)/);
       // a finite ε whose x̂0 = (x − √(1−ᾱ)·ε)/√ᾱ overflows float32 (÷ 0.006 at t = 999)
       const huge: Denoiser = (x) => tf.mul(tf.onesLike(x), 3e38);
-      expect(() => ddimSample(huge, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 3 })).to.throw(NonFiniteError, /the sample at step 1 of 3/);
+      await expectRejects(() => ddimSample(huge, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 3 }), NonFiniteError, /the sample at step 1 of 3/);
       expect(tf.memory().numTensors).to.equal(start);
     });
 
-    it('clips x̂0 when asked', () => {
+    it('clips x̂0 when asked', async () => {
       const wild: Denoiser = (x) => tf.mul(tf.onesLike(x), 5); // predicts x0 = 5 everywhere
-      const v = take(ddimSample(wild, [3, 2], lin, { seed: 1, steps: 10, predictionType: 'x0', clipX0: true }));
+      const v = await take(ddimSample(wild, [3, 2], lin, { seed: 1, steps: 10, predictionType: 'x0', clipX0: true }));
       v.forEach((q) => expect(Math.abs(q)).to.be.at.most(1 + 1e-6));
-      const free = take(ddimSample(wild, [3, 2], lin, { seed: 1, steps: 10, predictionType: 'x0' }));
+      const free = await take(ddimSample(wild, [3, 2], lin, { seed: 1, steps: 10, predictionType: 'x0' }));
       free.forEach((q) => expect(q).to.be.closeTo(5, 1e-4));
     });
 
-    it('async sampling gives the same result as sync', async () => {
-      const a = take(ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 8, steps: 6, eta: 0.5 }));
-      const b = take(await ddimSampleAsync(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 8, steps: 6, eta: 0.5 }));
-      expect(b).to.deep.equal(a);
+    it('yields to the event loop between steps (a live display updates while it samples)', async () => {
+      let ticks = 0;
+      let running = true;
+      const tick = () => { ticks++; if (running) setImmediate(tick); };
+      setImmediate(tick);
+      const seen: number[] = [];
+      await take(ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 8, steps: 6, onStep: () => seen.push(ticks) }));
+      running = false;
+      // the timer ran between every two steps: its count grew from one progress report to the next
+      for (let i = 1; i < seen.length; i++) expect(seen[i], `step ${i + 1}`).to.be.greaterThan(seen[i - 1]);
     });
 
-    it('rejects bad options with named errors', () => {
+    it('reads its finite check only every checkEvery steps, and names the first bad step (not the step of the read)', async () => {
       const start = tf.memory().numTensors;
-      expect(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'epsilon', steps: 1001 })).to.throw(InvalidArgumentError, /\[1, T = 1000\]/);
-      expect(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'epsilon', steps: 0 })).to.throw(InvalidArgumentError);
-      expect(() => ddpmSample(smooth, [1, 2], lin, { predictionType: 'epsilon', steps: 2000 })).to.throw(InvalidArgumentError);
-      expect(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'epsilon', eta: 1.5 })).to.throw(InvalidArgumentError, /eta/);
-      expect(() => ddimSample(smooth, [0, 2], lin, { predictionType: 'epsilon' })).to.throw(InvalidArgumentError, /shape/);
-      expect(() => ddimSample(smooth, [4], lin, { predictionType: 'epsilon' })).to.throw(InvalidArgumentError, /shape/);
+      let calls = 0;
+      // finite for the first 4 calls, NaN from the 5th on (a model that blows up part-way)
+      const blowUp: Denoiser = (x) => (++calls >= 5 ? tf.fill(x.shape, NaN) : tf.mul(x, 0.1));
+      const steps: number[] = [];
+      const reads: number[] = [];
+      const data = tf.Tensor.prototype.data;
+      tf.Tensor.prototype.data = function (this: tf.Tensor) { reads.push(steps.length); return data.call(this); } as typeof data;
+      try {
+        await expectRejects(
+          () => ddimSample(blowUp, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 40, checkEvery: 8, onStep: (p) => steps.push(p.step) }),
+          NonFiniteError, /model output at step 5 of 40 \(t = /,
+        );
+      } finally {
+        tf.Tensor.prototype.data = data;
+      }
+      expect(reads).to.deep.equal([8]); // one read, after step 8: steps 5 … 8 ran on the device before it
+      expect(steps.length).to.equal(8);
+      expect(tf.memory().numTensors).to.equal(start);
+      // all finite: reads after steps 8, 16, 24, 32, 40 only
+      reads.length = 0;
+      steps.length = 0;
+      tf.Tensor.prototype.data = function (this: tf.Tensor) { reads.push(steps.length); return data.call(this); } as typeof data;
+      let r: SampleResult;
+      try {
+        r = await ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 40, checkEvery: 8, onStep: (p) => steps.push(p.step) });
+      } finally {
+        tf.Tensor.prototype.data = data;
+      }
+      expect(reads).to.deep.equal([8, 16, 24, 32, 40]);
+      disposeResult(r);
+      await expectRejects(() => ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', checkEvery: 0 }), InvalidArgumentError, /finite-check interval/);
+      expect(tf.memory().numTensors).to.equal(start);
+    });
+
+    it('rejects bad options with named errors', async () => {
+      const start = tf.memory().numTensors;
+      await expectRejects(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'epsilon', steps: 1001 }), InvalidArgumentError, /\[1, T = 1000\]/);
+      await expectRejects(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'epsilon', steps: 0 }), InvalidArgumentError);
+      await expectRejects(() => ddpmSample(smooth, [1, 2], lin, { predictionType: 'epsilon', steps: 2000 }), InvalidArgumentError);
+      await expectRejects(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'epsilon', eta: 1.5 }), InvalidArgumentError, /eta/);
+      await expectRejects(() => ddimSample(smooth, [0, 2], lin, { predictionType: 'epsilon' }), InvalidArgumentError, /shape/);
+      await expectRejects(() => ddimSample(smooth, [4], lin, { predictionType: 'epsilon' }), InvalidArgumentError, /shape/);
       // no silent default: a v- or x0-model sampled as ε gives speckled samples without any error
-      expect(() => ddimSample(smooth, [1, 2], lin, {} as DDIMSampleOptions)).to.throw(InvalidArgumentError, /predictionType/);
-      expect(() => ddpmSample(smooth, [1, 2], lin, { steps: 3 } as DDPMSampleOptions)).to.throw(InvalidArgumentError, /predictionType/);
-      expect(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'epsilon', clipX0: -1 })).to.throw(InvalidArgumentError, /clipX0/);
-      expect(() => ddpmSample(smooth, [1, 2], lin, { predictionType: 'epsilon', variance: 'fixed' as 'beta' })).to.throw(InvalidArgumentError);
-      expect(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'sample' as PredictionType })).to.throw(InvalidArgumentError);
-      expect(() => ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', classes: [1] })).to.throw(ShapeMismatchError);
-      expect(() => ddimSample((x) => tf.zeros([x.shape[0], 3]), [2, 2], lin, { predictionType: 'epsilon', steps: 2 })).to.throw(ShapeMismatchError);
+      await expectRejects(() => ddimSample(smooth, [1, 2], lin, {} as DDIMSampleOptions), InvalidArgumentError, /predictionType/);
+      await expectRejects(() => ddpmSample(smooth, [1, 2], lin, { steps: 3 } as DDPMSampleOptions), InvalidArgumentError, /predictionType/);
+      await expectRejects(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'epsilon', clipX0: -1 }), InvalidArgumentError, /clipX0/);
+      await expectRejects(() => ddpmSample(smooth, [1, 2], lin, { predictionType: 'epsilon', variance: 'fixed' as 'beta' }), InvalidArgumentError);
+      await expectRejects(() => ddimSample(smooth, [1, 2], lin, { predictionType: 'sample' as PredictionType }), InvalidArgumentError);
+      await expectRejects(() => ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', classes: [1] }), ShapeMismatchError);
+      await expectRejects(() => ddimSample((x) => tf.zeros([x.shape[0], 3]), [2, 2], lin, { predictionType: 'epsilon', steps: 2 }), ShapeMismatchError);
       const wrong = tf.zeros([3, 2]);
-      expect(() => ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', initialNoise: wrong })).to.throw(ShapeMismatchError);
+      await expectRejects(() => ddimSample(smooth, [2, 2], lin, { predictionType: 'epsilon', initialNoise: wrong }), ShapeMismatchError);
       wrong.dispose();
       expect(tf.memory().numTensors).to.equal(start);
     });
@@ -320,33 +362,38 @@ describe('math/samplers', () => {
       expect(() => geometricSigmas(0.1, 1, 4)).to.throw(InvalidArgumentError);
     });
 
-    it('recovers a known Gaussian from its exact noisy score −(x − μ)/(s² + σ²)', () => {
+    it('recovers a known Gaussian from its exact noisy score −(x − μ)/(s² + σ²)', async () => {
       const score: ScoreModel = (x, sigma) =>
         tf.tidy(() => {
           const v = tf.add(tf.tensor2d([sd.map((q) => q * q)]), tf.reshape(tf.square(sigma), [-1, 1]));
           return tf.div(tf.neg(tf.sub(x, tf.tensor2d([mu]))), v);
         });
-      const r = annealedLangevin(score, [3000, 2], { sigmas: geometricSigmas(5, 0.01, 10), stepsPerLevel: 60, stepSize: 5e-5, seed: 2 });
-      expectGaussian(take(r), 'langevin', 0.05);
+      const r = await annealedLangevin(score, [3000, 2], { sigmas: geometricSigmas(5, 0.01, 10), stepsPerLevel: 60, stepSize: 5e-5, seed: 2 });
+      expectGaussian(await take(r), 'langevin', 0.05);
     });
 
-    it('stops on NaN, rejects bad ladders, leaks nothing', () => {
+    it('stops on NaN, rejects bad ladders, leaks nothing', async () => {
       const start = tf.memory().numTensors;
       const bad: ScoreModel = (x) => tf.fill(x.shape, NaN);
-      expect(() => annealedLangevin(bad, [2, 2], { sigmas: [1, 0.1], stepsPerLevel: 3, seed: 1 })).to.throw(NonFiniteError, /the score at Langevin step 1 of 6/);
+      await expectRejects(() => annealedLangevin(bad, [2, 2], { sigmas: [1, 0.1], stepsPerLevel: 3, seed: 1 }), NonFiniteError, /the score at Langevin step 1 of 6/);
       // a step size far too large: x grows ×(1 + α/2·…) each step until it overflows, with a finite score formula
       const repel: ScoreModel = (x) => tf.mul(x, 1e6);
-      expect(() => annealedLangevin(repel, [2, 2], { sigmas: [1, 0.1], stepsPerLevel: 50, stepSize: 1, seed: 1 })).to.throw(NonFiniteError, /^x at Langevin step \d+ of 100/);
-      expect(() => annealedLangevin(bad, [2, 2], { sigmas: [0.1, 1] })).to.throw(InvalidArgumentError, /decreasing/);
-      expect(() => annealedLangevin(bad, [2, 2], { sigmas: [1, 0] })).to.throw(InvalidArgumentError);
-      expect(() => annealedLangevin(bad, [2, 2], { sigmas: [1], stepsPerLevel: 0 })).to.throw(InvalidArgumentError);
+      await expectRejects(() => annealedLangevin(repel, [2, 2], { sigmas: [1, 0.1], stepsPerLevel: 50, stepSize: 1, seed: 1 }), NonFiniteError, /^x at Langevin step \d+ of 100/);
+      await expectRejects(() => annealedLangevin(bad, [2, 2], { sigmas: [0.1, 1] }), InvalidArgumentError, /decreasing/);
+      await expectRejects(() => annealedLangevin(bad, [2, 2], { sigmas: [1, 0] }), InvalidArgumentError);
+      await expectRejects(() => annealedLangevin(bad, [2, 2], { sigmas: [1], stepsPerLevel: 0 }), InvalidArgumentError);
       const counts: number[] = [];
-      const r = annealedLangevin((x) => tf.neg(x), [2, 2], { sigmas: [1, 0.5], stepsPerLevel: 50, seed: 1, onStep: () => counts.push(tf.memory().numTensors), returnTrajectory: 25 });
+      const r = await annealedLangevin((x) => tf.neg(x), [2, 2], { sigmas: [1, 0.5], stepsPerLevel: 50, seed: 1, onStep: () => counts.push(tf.memory().numTensors), returnTrajectory: 25 });
       // flat between snapshots; at the end the snapshots of steps 25, 50 and 75 are the only extra tensors
       expect(new Set(counts.slice(0, 24)).size).to.equal(1);
       expect(counts[99]).to.equal(counts[0] + 3);
       expect(r.trajectory.map((p) => p.step)).to.deep.equal([0, 25, 50, 75, 100]);
       disposeResult(r);
+      // σ also arrives as a number (so a model needing it on the JS side need not read the tensor); the last call is
+      // the final denoising step at σ_L
+      const seen: number[] = [];
+      disposeResult(await annealedLangevin((x, _s, v) => { seen.push(v!); return tf.neg(x); }, [1, 1], { sigmas: [1, 0.5], stepsPerLevel: 2, seed: 1 }));
+      expect(seen).to.deep.equal([1, 1, 0.5, 0.5, 0.5]);
       expect(tf.memory().numTensors).to.equal(start);
     });
   });

@@ -153,6 +153,35 @@ describe('math/schedule', () => {
     t.dispose();
   });
 
+  it('at() with a tensor looks the values up on the device (no read back): equal to the JS lookup, NaN outside [0, T)', () => {
+    const idx = [0, 3, 487, 998, 999];
+    const t = tf.tensor1d(idx, 'int32');
+    const sync = tf.Tensor.prototype.dataSync;
+    const data = tf.Tensor.prototype.data;
+    let device: tf.Tensor;
+    // a tensor's values must not be read by lib: any read during at() fails the test
+    tf.Tensor.prototype.dataSync = () => { throw new Error('dataSync called'); };
+    tf.Tensor.prototype.data = () => { throw new Error('data called'); };
+    try {
+      device = lin.at('sqrtOneMinusAlphasCumprod', t, 2);
+    } finally {
+      tf.Tensor.prototype.dataSync = sync;
+      tf.Tensor.prototype.data = data;
+    }
+    expect(device.shape).to.deep.equal([5, 1]);
+    expect(Array.from(device.dataSync())).to.deep.equal(values(() => lin.at('sqrtOneMinusAlphasCumprod', idx, 2)));
+    device.dispose();
+    const out = tf.tensor1d([-1, 5, 1000], 'int32');
+    const v = values(() => lin.at('betas', out));
+    expect(Number.isNaN(v[0]) && Number.isNaN(v[2])).to.equal(true);
+    expect(v[1]).to.equal(Math.fround(lin.betas[5]));
+    expect(() => lin.at('betas', tf.tensor1d([1, 2], 'float32'))).to.throw(InvalidArgumentError, /int32/);
+    expect(values(() => lin.lookup(Array.from({ length: 1000 }, (_, i) => 2 * i), t, 1))).to.deep.equal(idx.map((i) => 2 * i));
+    expect(() => lin.lookup([1, 2], t)).to.throw(ShapeMismatchError, /2 values/);
+    expectNoLeak(() => lin.at('betas', t).dispose());
+    tf.dispose([t, out]);
+  });
+
   it('sampleTimesteps covers 0 … T−1 inclusive, never T, roughly uniformly, reproducibly (pitfall 1)', () => {
     const s = NoiseSchedule.linear(10);
     const draw = s.sampleTimesteps(20000, 7);

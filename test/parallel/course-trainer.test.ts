@@ -31,7 +31,7 @@ describe('parallel: ParallelCourseTrainer (2 threads) vs lib/train Trainer (1 th
     const par = await ParallelCourseTrainer.create(TINY, schedule, TRAIN, 2);
     try {
       for (let s = 0; s < TRAIN.steps; s++) {
-        const a = ref.trainStep(batchAt(s));
+        const a = await ref.trainStep(batchAt(s));
         const b = await par.trainStep(batchAt(s));
         expect(b.loss, `loss at step ${s}`).to.be.closeTo(a.loss, 1e-5 * a.loss);
         expect(b.gradNorm, `grad norm at step ${s}`).to.be.closeTo(a.gradNorm, 1e-4 * a.gradNorm);
@@ -60,8 +60,8 @@ describe('parallel: ParallelCourseTrainer (2 threads) vs lib/train Trainer (1 th
       // Adam moves weights by ≈ lr per step; float-rounding differences in the sharded sum stay far below that
       expect(maxMove).to.be.above(0.5 * TRAIN.lr);
       expect(maxDiff).to.be.below(1e-3 * TRAIN.lr);
-      const emaA = ref.ema.values();
-      const emaB = par.ema.values();
+      const emaA = await ref.ema.values();
+      const emaB = await par.ema.values();
       emaA.forEach((e, j) => {
         if (!/attn\.\d+\.qkv\.b$/.test(names[j])) e.forEach((v, i) => expect(Math.abs(v - emaB[j][i])).to.be.below(1e-3 * TRAIN.lr));
       });
@@ -79,9 +79,17 @@ describe('parallel: ParallelCourseTrainer (2 threads) vs lib/train Trainer (1 th
       await par.trainStep(batchAt(0)); // weights differ from the initial ones that the worker was built with
       const classes = [0, 1, 2, 3, 4, 5, 6];
       const model = par.model;
-      const one = ddimSample((x, t, c) => model.apply(x, t, c), [7, 8, 8, 1], schedule, { predictionType: model.predictionType, steps: 4, seed: 9, classes });
+      const one = await ddimSample((x, t, c) => model.apply(x, t, c), [7, 8, 8, 1], schedule, { predictionType: model.predictionType, steps: 4, seed: 9, classes });
       const before = tf.memory().numTensors;
-      const two = ddimSample(parallelDenoiser(par.parallel), [7, 8, 8, 1], schedule, { predictionType: model.predictionType, steps: 4, seed: 9, classes });
+      const two = await ddimSample(parallelDenoiser(par.parallel), [7, 8, 8, 1], schedule, { predictionType: model.predictionType, steps: 4, seed: 9, classes });
+      expect(tf.memory().numTensors).to.equal(before + 1);
+      // with guidance too (the doubled batch goes through the threads)
+      const guidance = { weight: 2, classes };
+      const g1 = await ddimSample((x, t, c) => model.apply(x, t, c), [7, 8, 8, 1], schedule, { predictionType: model.predictionType, steps: 2, seed: 9, guidance });
+      const g2 = await ddimSample(parallelDenoiser(par.parallel), [7, 8, 8, 1], schedule, { predictionType: model.predictionType, steps: 2, seed: 9, guidance });
+      const [ga, gb] = [g1.sample.dataSync(), g2.sample.dataSync()];
+      for (let i = 0; i < ga.length; i++) expect(Math.abs(ga[i] - gb[i])).to.be.below(1e-4);
+      tf.dispose([g1.sample, g2.sample]);
       expect(tf.memory().numTensors).to.equal(before + 1);
       const a = one.sample.dataSync();
       const b = two.sample.dataSync();
@@ -120,7 +128,7 @@ describe('parallel: ParallelCourseTrainer (2 threads) vs lib/train Trainer (1 th
     }
   });
 
-  it('the replica draws dropout masks from its shard\'s first dropoutSeed row (new masks every step and shard)', () => {
+  it('the replica draws dropout masks from its shard\'s seed (new masks every step and shard)', () => {
     const schedule = NoiseSchedule.linear(100);
     const config = { ...TINY, dropout: 0.5 };
     const replica = makeModelReplica({ config, schedule: schedule.toJSON() });
@@ -129,11 +137,10 @@ describe('parallel: ParallelCourseTrainer (2 threads) vs lib/train Trainer (1 th
     const noise = tf.randomNormal([3, 8, 8, 1], 0, 1, 'float32', 2);
     const t = tf.tensor1d([5, 50, 95], 'int32');
     const classes = tf.tensor1d([1, 2, 10], 'int32');
-    const lossWith = (seed?: number) => {
-      const seeds = seed === undefined ? undefined : tf.tensor1d([seed, seed + 1, seed + 2], 'int32');
-      const l = replica.loss(seeds ? { x0, noise, t, classes, dropoutSeed: seeds } : { x0, noise, t, classes });
+    const lossWith = (seed: number) => {
+      const l = replica.loss({ x0, noise, t, classes }, { seed });
       const v = l.dataSync()[0];
-      tf.dispose([l, seeds]);
+      l.dispose();
       return v;
     };
     const direct = (dropoutSeed: number) => {
@@ -144,7 +151,7 @@ describe('parallel: ParallelCourseTrainer (2 threads) vs lib/train Trainer (1 th
     };
     expect(lossWith(7)).to.equal(direct(7));
     expect(lossWith(7)).to.not.equal(lossWith(8)); // dropout 0.5: different masks, different loss
-    expect(lossWith()).to.equal(direct(0));
+    expect(lossWith(-1)).to.equal(direct(-1 >>> 0));
     tf.dispose([x0, noise, t, classes]);
     expect(tf.memory().numTensors).to.equal(before);
     replica.dispose?.();

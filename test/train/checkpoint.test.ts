@@ -63,44 +63,47 @@ describe('train: checkpoints', () => {
     expect(Array.from(readCheckpointFile(file).groups.p.get('w')!.data)).to.deep.equal([1, 2]);
   });
 
-  it('resumed training equals uninterrupted training: same step, optimizer state, EMA and next losses', () => {
+  it('resumed training equals uninterrupted training: same step, optimizer state, EMA and next losses', async () => {
     const schedule = NoiseSchedule.linear(50);
     const train = { ...DEFAULT_TRAIN, steps: 4, batchSize: 4, lr: 5e-3, warmupSteps: 2, seed: 9, classDropout: 0.5 };
     const a = new Trainer(new UNet(TINY), schedule, train);
-    for (let s = 0; s < 2; s++) a.trainStep(batchAt(s));
+    for (let s = 0; s < 2; s++) a.queueStep(batchAt(s)); // saveTrainer reads what is still queued
     const file = path.join(dir, 'checkpoint.bin');
-    saveTrainer(file, a);
+    await saveTrainer(file, a);
+    expect(a.lossHistory).to.have.length(2);
     const b = resumeTrainer(file, { expectModel: TINY });
     expect(b.step).to.equal(2);
     expect(b.optimizer.step).to.equal(a.optimizer.step);
     expect(b.lossHistory).to.deep.equal(a.lossHistory);
-    const sa = a.optimizer.getState();
-    const sb = b.optimizer.getState();
+    const sa = await a.optimizer.getState();
+    const sb = await b.optimizer.getState();
     sa.m.forEach((m, i) => expect(Array.from(sb.m[i])).to.deep.equal(Array.from(m)));
     sa.v.forEach((v, i) => expect(Array.from(sb.v[i])).to.deep.equal(Array.from(v)));
-    a.ema.values().forEach((e, i) => expect(Array.from(b.ema.values()[i])).to.deep.equal(Array.from(e)));
+    const eb = await b.ema.values();
+    (await a.ema.values()).forEach((e, i) => expect(Array.from(eb[i])).to.deep.equal(Array.from(e)));
     for (let s = 2; s < 4; s++) {
-      const ra = a.trainStep(batchAt(s));
-      const rb = b.trainStep(batchAt(s));
+      const ra = await a.trainStep(batchAt(s));
+      const rb = await b.trainStep(batchAt(s));
       expect(rb.loss).to.equal(ra.loss);
       expect(rb.gradNorm).to.equal(ra.gradNorm);
     }
-    const wa = a.model.params.snapshot();
-    for (const [k, v] of b.model.params.snapshot()) expect(Array.from(v), k).to.deep.equal(Array.from(wa.get(k)!));
+    const wa = await a.model.params.snapshot();
+    for (const [k, v] of await b.model.params.snapshot()) expect(Array.from(v), k).to.deep.equal(Array.from(wa.get(k)!));
     for (const t of [a, b]) { t.dispose(); t.model.dispose(); }
   });
 
-  it('loadModel gives EMA (or raw) weights; a mismatched config or tensor is a CorruptFileError', () => {
+  it('loadModel gives EMA (or raw) weights; a mismatched config or tensor is a CorruptFileError', async () => {
     const schedule = NoiseSchedule.cosine(20);
     const t = new Trainer(new UNet(TINY), schedule, { ...DEFAULT_TRAIN, batchSize: 4, warmupSteps: 0 });
-    t.trainStep(batchAt(0));
+    await t.trainStep(batchAt(0));
     const file = path.join(dir, 'checkpoint.bin');
-    saveTrainer(file, t);
+    await saveTrainer(file, t);
     const ema = loadModel(dir); // a folder resolves to folder/checkpoint.bin
     const raw = loadModel(file, 'params');
-    const emaWant = t.emaWeights();
-    for (const [k, v] of ema.model.params.snapshot()) expect(Array.from(v), k).to.deep.equal(Array.from(emaWant.get(k)!));
-    for (const [k, v] of raw.model.params.snapshot()) expect(Array.from(v), k).to.deep.equal(Array.from(t.model.params.snapshot().get(k)!));
+    const emaWant = await t.emaWeights();
+    for (const [k, v] of await ema.model.params.snapshot()) expect(Array.from(v), k).to.deep.equal(Array.from(emaWant.get(k)!));
+    const rawWant = await t.model.params.snapshot();
+    for (const [k, v] of await raw.model.params.snapshot()) expect(Array.from(v), k).to.deep.equal(Array.from(rawWant.get(k)!));
     expect(Array.from(ema.schedule.betas)).to.deep.equal(Array.from(schedule.betas));
     expect(ema.header.step).to.equal(1);
     expect(() => resumeTrainer(file, { expectModel: { ...TINY, widths: [4, 12] } })).to.throw(CorruptFileError, /was trained with model config/);
@@ -113,28 +116,43 @@ describe('train: checkpoints', () => {
     for (const m of [ema.model, raw.model, t.model]) m.dispose();
     t.dispose();
   });
-  it('openResume restores only into a fresh trainer of the same model, and changes nothing when it refuses', () => {
+  it('openResume restores only into a fresh trainer of the same model, and changes nothing when it refuses', async () => {
     const before = tf.memory().numTensors;
     const schedule = NoiseSchedule.linear(50);
     const train = { ...DEFAULT_TRAIN, steps: 4, batchSize: 4, warmupSteps: 0, seed: 1 };
     const a = new Trainer(new UNet(TINY), schedule, train);
-    a.trainStep(batchAt(0));
+    await a.trainStep(batchAt(0));
     const file = path.join(dir, 'checkpoint.bin');
-    saveTrainer(file, a);
+    await saveTrainer(file, a);
     const point = openResume(file);
     expect(point.header.step).to.equal(1);
     expect(point.train).to.deep.equal(train);
     expect(() => point.restore(a)).to.throw(InvalidArgumentError, /must be fresh \(step 0\), it is at step 1/);
     const other = new Trainer(new UNet({ ...TINY, seed: 3, widths: [4, 12] }), schedule, train);
-    const w = other.model.params.snapshot();
+    const w = await other.model.params.snapshot();
     expect(() => point.restore(other)).to.throw(InvalidArgumentError, /model config .* differs from the checkpoint's/);
     expect(other.step).to.equal(0);
-    for (const [k, v] of other.model.params.snapshot()) expect(Array.from(v), k).to.deep.equal(Array.from(w.get(k)!));
+    for (const [k, v] of await other.model.params.snapshot()) expect(Array.from(v), k).to.deep.equal(Array.from(w.get(k)!));
     const fresh = new Trainer(new UNet(TINY), schedule, train);
     point.restore(fresh);
     expect(fresh.step).to.equal(1);
     expect(fresh.lossHistory).to.deep.equal(a.lossHistory);
     for (const t of [a, other, fresh]) { t.dispose(); t.model.dispose(); }
     expect(tf.memory().numTensors).to.equal(before);
+  });
+
+  it('saveTrainer refuses to write past a queued non-finite step: it throws and the previous checkpoint stays', async () => {
+    const t = new Trainer(new UNet(TINY), NoiseSchedule.linear(20), { ...DEFAULT_TRAIN, batchSize: 4, warmupSteps: 0 });
+    await t.trainStep(batchAt(0));
+    const file = path.join(dir, 'checkpoint.bin');
+    await saveTrainer(file, t);
+    t.queueStep({ x: tf.fill([4, 8, 8, 1], NaN), y: tf.tensor1d([0, 1, 2, 3], 'int32') });
+    let err: unknown;
+    try { await saveTrainer(file, t); } catch (e) { err = e; }
+    expect(String(err)).to.match(/NonFiniteError.*at step 1/);
+    expect(readCheckpointFile(file).header.step).to.equal(1);
+    expect(t.step).to.equal(1);
+    t.dispose();
+    t.model.dispose();
   });
 });

@@ -4,7 +4,7 @@ import { InvalidArgumentError, ShapeMismatchError } from '../../lib/errors';
 import { Adam, clipByGlobalNorm, Ema, emaDecay, warmupLr } from '../../lib/train';
 
 describe('train: Adam, warm-up, clipping, EMA', () => {
-  it('Adam matches a scalar re-derivation of Kingma & Ba over several steps', () => {
+  it('Adam matches a scalar re-derivation of Kingma & Ba over several steps', async () => {
     const w = tf.variable(tf.tensor1d([1, -2]));
     const opt = new Adam([w], { beta1: 0.8, beta2: 0.95, epsilon: 1e-6 });
     // reference in plain numbers, element by element
@@ -25,11 +25,11 @@ describe('train: Adam, warm-up, clipping, EMA', () => {
     const got = w.dataSync();
     ref.forEach((r, i) => expect(got[i]).to.be.closeTo(r.x, 1e-5));
     // state round trip
-    const state = opt.getState();
+    const state = await opt.getState();
     expect(state.step).to.equal(3);
     const other = new Adam([w], { beta1: 0.8, beta2: 0.95, epsilon: 1e-6 });
     other.setState(state);
-    expect(Array.from(other.getState().v[0])).to.deep.equal(Array.from(state.v[0]));
+    expect(Array.from((await other.getState()).v[0])).to.deep.equal(Array.from(state.v[0]));
     expect(() => other.setState({ step: 1, m: [], v: [] })).to.throw(ShapeMismatchError);
     expect(() => new Adam([w], { beta1: 1, beta2: 0.9, epsilon: 1e-8 })).to.throw(InvalidArgumentError);
     opt.dispose();
@@ -49,13 +49,50 @@ describe('train: Adam, warm-up, clipping, EMA', () => {
     const a = tf.tensor1d([3, 0]);
     const b = tf.tensor2d([[0, 4]]);
     const clipped = clipByGlobalNorm([a, b], 1);
-    expect(clipped.norm).to.be.closeTo(5, 1e-6);
+    expect(clipped.norm.dataSync()[0]).to.be.closeTo(5, 1e-6);
     expect(clipped.grads[0].dataSync()[0]).to.be.closeTo(0.6, 1e-6);
     expect(clipped.grads[1].dataSync()[1]).to.be.closeTo(0.8, 1e-6);
     const loose = clipByGlobalNorm([a, b], 10);
     expect(loose.grads[1].dataSync()[1]).to.equal(4);
     expect(() => clipByGlobalNorm([a], 0)).to.throw(InvalidArgumentError);
-    tf.dispose([a, b, ...clipped.grads, ...loose.grads]);
+    // a non-finite norm leaves the scale at 1 (the trainer's finite flag rejects the step); Infinity = no clipping
+    const inf = tf.tensor1d([Infinity, 1]);
+    const kept = clipByGlobalNorm([inf, b], 1);
+    expect(kept.norm.dataSync()[0]).to.equal(Infinity);
+    expect(Array.from(kept.grads[1].dataSync())).to.deep.equal([0, 4]);
+    const none = clipByGlobalNorm([a, b], Infinity);
+    expect(Array.from(none.grads[0].dataSync())).to.deep.equal([3, 0]);
+    tf.dispose([a, b, inf, clipped.norm, loose.norm, kept.norm, none.norm, ...clipped.grads, ...loose.grads, ...kept.grads, ...none.grads]);
+  });
+
+  it('a false mask leaves Adam\'s weights and moments and the EMA as they were (a NaN gradient included)', async () => {
+    const w = tf.variable(tf.tensor1d([1, -2]));
+    const opt = new Adam([w]);
+    const ema = new Ema([w], 0.9);
+    const yes = tf.tensor1d([true, true], 'bool');
+    const no = tf.tensor1d([false, false], 'bool');
+    const g = tf.tensor1d([0.5, -1]);
+    opt.apply([g], 0.1, [yes]);
+    ema.update([yes]);
+    const w1 = Array.from(w.dataSync());
+    const s1 = await opt.getState();
+    const e1 = (await ema.values())[0];
+    expect(w1).to.not.deep.equal([1, -2]);
+    const bad = tf.tensor1d([NaN, 1]);
+    const before = tf.memory().numTensors;
+    opt.apply([bad], 0.1, [no]);
+    ema.update([no]);
+    expect(tf.memory().numTensors).to.equal(before);
+    expect(Array.from(w.dataSync())).to.deep.equal(w1);
+    const s2 = await opt.getState();
+    expect(Array.from(s2.m[0])).to.deep.equal(Array.from(s1.m[0]));
+    expect(Array.from(s2.v[0])).to.deep.equal(Array.from(s1.v[0]));
+    expect(Array.from((await ema.values())[0])).to.deep.equal(Array.from(e1));
+    // the counters advance (the trainer rolls them back when its read finds the bad step)
+    expect([s2.step, ema.updates]).to.deep.equal([2, 2]);
+    tf.dispose([yes, no, g, bad, w]);
+    opt.dispose();
+    ema.dispose();
   });
 
   it('EMA: decay warm-up min(d, (1+n)/(10+n)) and shadow = d·shadow + (1−d)·θ', () => {

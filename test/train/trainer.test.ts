@@ -12,7 +12,7 @@ const TINY: UNetConfig = {
 };
 
 describe('train: trainer', () => {
-  it('a small U-Net overfits a batch of 8 digits: the loss on it falls ≥ 10×', () => {
+  it('a small U-Net overfits a batch of 8 digits: the loss on it falls ≥ 10×', async () => {
     const digits = loadMnist('train').batch([0, 1, 2, 3, 4, 5, 6, 7]);
     const x = tf.image.resizeBilinear(digits.x, [8, 8]); // 8×8 keeps the test to seconds
     const trainer = new Trainer(new UNet(TINY), NoiseSchedule.linear(100),
@@ -20,7 +20,7 @@ describe('train: trainer', () => {
     const losses: number[] = [];
     for (let i = 0; i < 30; i++) {
       trainer.step = 0; // same t, noise and labels every time: one fixed regression problem to memorise
-      losses.push(trainer.trainStep({ x: x.clone(), y: digits.y.clone() }).loss);
+      losses.push((await trainer.trainStep({ x: x.clone(), y: digits.y.clone() })).loss);
     }
     expect(losses[0] / losses[losses.length - 1], `losses ${losses.map((l) => l.toFixed(3)).join(' ')}`).to.be.greaterThan(10);
     tf.dispose([digits.x, digits.y, x]);
@@ -36,13 +36,14 @@ describe('train: trainer', () => {
     expect(tf.memory().numTensors).to.equal(before);
   });
 
-  it('the 2-D MLP trains on an in-memory point set (tensorDataset + epochSource): loss falls', () => {
+  it('the 2-D MLP trains on an in-memory point set (tensorDataset + epochSource): loss falls', async () => {
     // two tight clusters at (±1, 0.5): easy to denoise once learned
     const pts = Array.from({ length: 256 }, (_, i) => [i % 2 ? 1 : -1, 0.5]);
     const x = tf.tensor2d(pts);
     const model = new MlpDenoiser({ kind: 'mlp', dim: 2, hidden: 32, layers: 2, embDim: 16, predictionType: 'epsilon', seed: 0 });
     const trainer = new Trainer(model, NoiseSchedule.linear(50), { ...DEFAULT_TRAIN, steps: 80, batchSize: 64, lr: 1e-2, warmupSteps: 10 });
-    trainer.fit(epochSource(tensorDataset(x), 64, 0));
+    await trainer.fit(epochSource(tensorDataset(x), 64, 0));
+    expect(trainer.lossHistory).to.have.length(80); // every step's loss, read in batches
     const first = trainer.lossHistory.slice(0, 10).reduce((s, v) => s + v, 0) / 10;
     expect(trainer.recentLoss(20), `first ${first}, last ${trainer.recentLoss(20)}`).to.be.lessThan(0.5 * first);
     tf.dispose(x);
@@ -50,54 +51,98 @@ describe('train: trainer', () => {
     model.dispose();
   });
 
-  it('no tensors leak per training step; losses are reproducible from the seed', () => {
+  it('no tensors leak per training step; losses are reproducible from the seed', async () => {
     const schedule = NoiseSchedule.linear(50);
     const batch = (s: number): Batch => ({ x: tf.randomUniform([4, 8, 8, 1], -1, 1, 'float32', s), y: tf.tensor1d([1, 2, 3, 4], 'int32') });
     const run = () => new Trainer(new UNet({ ...TINY, dropout: 0.2 }), schedule, { ...DEFAULT_TRAIN, batchSize: 4, seed: 3 });
     const a = run();
     const b = run();
-    a.trainStep(batch(0)); // burn-in
+    await a.trainStep(batch(0)); // burn-in
     const before = tf.memory().numTensors;
-    const la = [a.trainStep(batch(1)).loss, a.trainStep(batch(2)).loss];
+    const la = [(await a.trainStep(batch(1))).loss, (await a.trainStep(batch(2))).loss];
     expect(tf.memory().numTensors).to.equal(before);
-    const lb = [b.trainStep(batch(0)).loss, b.trainStep(batch(1)).loss, b.trainStep(batch(2)).loss];
+    const lb: number[] = [];
+    for (let s = 0; s < 3; s++) lb.push((await b.trainStep(batch(s))).loss);
     expect(lb.slice(1)).to.deep.equal(la);
     expect(a.lossHistory).to.deep.equal(lb);
     for (const t of [a, b]) { t.dispose(); t.model.dispose(); }
   });
 
-  it('a non-finite loss throws NonFiniteError and leaves weights, Adam and EMA untouched', () => {
-    const t = new Trainer(new UNet(TINY), NoiseSchedule.linear(50), { ...DEFAULT_TRAIN, batchSize: 2 });
-    t.trainStep({ x: tf.zeros([2, 8, 8, 1]), y: tf.tensor1d([0, 1], 'int32') });
-    const w = t.model.params.snapshot();
-    const ema = t.ema.values();
+  it('a NaN batch in fit: the deferred read throws NonFiniteError naming its step; weights, Adam and EMA are the last good step\'s', async () => {
+    const schedule = NoiseSchedule.linear(50);
+    const config = { ...DEFAULT_TRAIN, steps: 6, batchSize: 2, warmupSteps: 0, checkpointEvery: 0 };
+    const good = (s: number): Batch => ({ x: tf.randomUniform([2, 8, 8, 1], -1, 1, 'float32', s), y: tf.tensor1d([0, 1], 'int32') });
+    const poisoned = (s: number): Batch => (s === 3 ? { x: tf.fill([2, 8, 8, 1], NaN), y: tf.tensor1d([0, 1], 'int32') } : good(s));
+    // the reference stops before step 3; the other trainer runs steps 3, 4, 5 on the device before it reads anything
+    const ref = new Trainer(new UNet(TINY), schedule, { ...config, steps: 3 });
+    await ref.fit(good);
+    const t = new Trainer(new UNet(TINY), schedule, config);
     const before = tf.memory().numTensors;
-    expect(() => t.trainStep({ x: tf.fill([2, 8, 8, 1], NaN), y: tf.tensor1d([0, 1], 'int32') })).to.throw(NonFiniteError, /loss is NaN at step 1/);
+    let err: unknown;
+    try {
+      await t.fit(poisoned, { readEvery: 100 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(NonFiniteError);
+    expect(String(err)).to.match(/loss is NaN at step 3/);
     expect(tf.memory().numTensors).to.equal(before);
-    expect(t.step).to.equal(1);
-    expect(t.optimizer.step).to.equal(1);
-    for (const [k, v] of t.model.params.snapshot()) expect(Array.from(v), k).to.deep.equal(Array.from(w.get(k)!));
-    t.ema.values().forEach((e, i) => expect(Array.from(e)).to.deep.equal(Array.from(ema[i])));
+    expect([t.step, t.optimizer.step, t.ema.updates]).to.deep.equal([3, 3, 3]);
+    expect(t.lossHistory).to.deep.equal(ref.lossHistory);
+    const [w, wRef] = [await t.model.params.snapshot(), await ref.model.params.snapshot()];
+    for (const [k, v] of w) expect(Array.from(v), k).to.deep.equal(Array.from(wRef.get(k)!));
+    const [s, sRef] = [await t.optimizer.getState(), await ref.optimizer.getState()];
+    s.m.forEach((m, i) => expect(Array.from(m)).to.deep.equal(Array.from(sRef.m[i])));
+    s.v.forEach((v, i) => expect(Array.from(v)).to.deep.equal(Array.from(sRef.v[i])));
+    const [e, eRef] = [await t.ema.values(), await ref.ema.values()];
+    e.forEach((x, i) => expect(Array.from(x)).to.deep.equal(Array.from(eRef[i])));
+    // training goes on from there (the flag was reset): the same steps as an uninterrupted run
+    await t.fit(good, { until: 4 });
+    await ref.fit(good, { until: 4 });
+    expect(t.lossHistory).to.deep.equal(ref.lossHistory);
+    for (const x of [t, ref]) { x.dispose(); x.model.dispose(); }
+  });
+
+  it('trainStep after a NaN batch throws at once (one step, read at once) with the step number', async () => {
+    const t = new Trainer(new UNet(TINY), NoiseSchedule.linear(50), { ...DEFAULT_TRAIN, batchSize: 2 });
+    await t.trainStep({ x: tf.zeros([2, 8, 8, 1]), y: tf.tensor1d([0, 1], 'int32') });
+    const w = await t.model.params.snapshot();
+    const before = tf.memory().numTensors;
+    let err: unknown;
+    try { await t.trainStep({ x: tf.fill([2, 8, 8, 1], NaN), y: tf.tensor1d([0, 1], 'int32') }); } catch (e) { err = e; }
+    expect(String(err)).to.match(/NonFiniteError.*loss is NaN at step 1/);
+    expect(tf.memory().numTensors).to.equal(before);
+    expect([t.step, t.optimizer.step]).to.deep.equal([1, 1]);
+    for (const [k, v] of await t.model.params.snapshot()) expect(Array.from(v), k).to.deep.equal(Array.from(w.get(k)!));
     t.dispose();
     t.model.dispose();
   });
 
-  it('fit / fitAsync: checkpoints every N steps and at the end; shouldStop ends early with a checkpoint', async () => {
+  it('fit: checkpoints every N steps and at the end (after reading); shouldStop ends early with a checkpoint', async () => {
     const batch = (s: number): Batch => ({ x: tf.randomUniform([2, 8, 8, 1], -1, 1, 'float32', s), y: tf.tensor1d([1, 2], 'int32') });
     const make = () => new Trainer(new UNet(TINY), NoiseSchedule.linear(20), { ...DEFAULT_TRAIN, steps: 5, batchSize: 2, checkpointEvery: 2 });
     const a = make();
     const saved: number[] = [];
     const seen: number[] = [];
-    a.fit(batch, { onCheckpoint: (s) => saved.push(s), onStep: (e) => seen.push(e.step) });
+    const readAtCheckpoint: number[] = [];
+    await a.fit(batch, {
+      onCheckpoint: async (s) => { saved.push(s); readAtCheckpoint.push(a.lossHistory.length); },
+      onStep: (e) => seen.push(e.step),
+      readEvery: 3,
+    });
     expect(saved).to.deep.equal([2, 4, 5]);
+    expect(readAtCheckpoint).to.deep.equal([2, 4, 5]); // every step was read before its checkpoint
     expect(seen).to.deep.equal([0, 1, 2, 3, 4]);
     const b = make();
     const savedB: number[] = [];
-    await b.fitAsync(batch, { onCheckpoint: (s) => savedB.push(s), shouldStop: () => b.step >= 3 });
+    await b.fit(batch, { onCheckpoint: (s) => { savedB.push(s); }, shouldStop: () => b.step >= 3 });
     expect(b.step).to.equal(3);
     expect(savedB).to.deep.equal([2, 3]);
     expect(b.lossHistory).to.deep.equal(a.lossHistory.slice(0, 3));
     expect(b.recentLoss(2)).to.be.closeTo((b.lossHistory[1] + b.lossHistory[2]) / 2, 1e-12);
+    let err: unknown;
+    try { await b.fit(batch, { readEvery: 0 }); } catch (e) { err = e; }
+    expect(String(err)).to.match(/InvalidArgumentError: readEvery must be a positive integer/);
     for (const t of [a, b]) { t.dispose(); t.model.dispose(); }
   });
 

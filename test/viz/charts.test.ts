@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { expectRejects } from '../math/helpers';
 import * as tf from '@tensorflow/tfjs';
 import {
   compileVegaLite,
@@ -53,15 +54,19 @@ describe('viz/charts', function () {
 
   it('every helper produces a spec that compiles to the intended marks', () => {
     const before = tf.memory().numTensors;
-    const pts = tf.tensor2d([[0, 0], [1, 1], [2, 0]]);
+    const pts = [[0, 0], [1, 1], [2, 0]];
     expect(markTypes(compileVegaLite(lineChartSpec([{ name: 'a', y: [3, 2, 1] }, { name: 'b', x: [0, 5, 9], y: [1, 2, 3] }])))).to.include('line');
     const h = compileVegaLite(histogramSpec([0, 1, 2], { density: 'normal' }));
     expect(markTypes(h)).to.include.members(['rect', 'line']);
     expect(markTypes(compileVegaLite(scatter2dSpec(pts, { groups: [0, 1, 1] })))).to.include('symbol');
     const vf = compileVegaLite(vectorFieldSpec(pts, [[1, 0], [0, 1], [0, 0]], { background: [[0, 1]] }));
     expect(markTypes(vf)).to.include.members(['rule', 'symbol']);
-    pts.dispose();
     expect(tf.memory().numTensors).to.equal(before);
+    // the specs take arrays; a tensor goes to the async renderer, which reads it
+    const t = tf.tensor2d(pts);
+    expect(() => scatter2dSpec(t as unknown as number[][])).to.throw(ShapeMismatchError, /pass it to the async renderer/);
+    expect(() => histogramSpec(t as unknown as number[])).to.throw(InvalidArgumentError, /async histogram/);
+    t.dispose();
   });
 
   it('vectorField arrows end at point + arrowScale · vector; the default scale fits the point spacing', () => {
@@ -72,7 +77,7 @@ describe('viz/charts', function () {
     expect(spec.layer[0].data.values[1]).to.include({ x2: 1, y2: 2.25 });
     const g = gridPoints(-1, 1, 5);
     const v = tf.mul(g, 10) as tf.Tensor2D;
-    const auto = vectorFieldSpec(g, v) as unknown as typeof spec;
+    const auto = vectorFieldSpec(g.arraySync(), v.arraySync()) as unknown as typeof spec;
     const longest = Math.max(...auto.layer[0].data.values.map((a) => Math.hypot(a.x2 - a.x, a.y2 - a.y)));
     expect(longest).to.be.closeTo(0.9 * 0.5, 1e-6); // spacing of a 5×5 grid over [-1, 1]² is 0.5
     tf.dispose([g, v]);
@@ -101,12 +106,19 @@ describe('viz/charts', function () {
 
   it('renders each chart to a PNG with a white background and visible marks', async () => {
     const n = tf.randomNormal([2000], 0, 1, 'float32', 5);
+    const corners = tf.tensor2d([[0, 0], [1, 0], [0, 1], [1, 1]]);
     const pngs = [
       await lineChart({ name: 'loss', y: [1, 0.5, 0.3, 0.2, 0.25, 0.1] }, { logY: true, title: 'loss', smooth: 0.6 }),
       await histogram(n, { density: 'normal' }),
       await scatter2d([[0, 0], [1, 1]], { width: 200, height: 150 }),
-      await vectorField([[0, 0], [1, 0], [0, 1], [1, 1]], [[1, 0], [0, 1], [-1, 0], [0, -1]]),
+      await vectorField(corners, [[1, 0], [0, 1], [-1, 0], [0, -1]], { background: corners }),
     ];
+    // tensors and arrays draw the same picture
+    const two = tf.tensor2d([[0, 0], [1, 1]]);
+    expect((await scatter2d(two, { width: 200, height: 150 })).equals(pngs[2])).to.equal(true);
+    two.dispose();
+    expect((await histogram(Array.from(n.dataSync()), { density: 'normal' })).equals(pngs[1])).to.equal(true);
+    corners.dispose();
     for (const png of pngs) {
       const d = await decodePng(png);
       expect(d.width).to.be.within(200, 800);
@@ -120,7 +132,7 @@ describe('viz/charts', function () {
     n.dispose();
   });
 
-  it('rejects bad input with named errors', () => {
+  it('rejects bad input with named errors', async () => {
     expect(() => lineChartSpec([])).to.throw(InvalidArgumentError, /no series/);
     expect(() => lineChartSpec({ y: [] })).to.throw(InvalidArgumentError, /empty/);
     expect(() => lineChartSpec({ x: [1, 2], y: [1] })).to.throw(ShapeMismatchError, /2 x values and 1 y values/);
@@ -132,7 +144,7 @@ describe('viz/charts', function () {
     expect(() => scatter2dSpec([[1, 2, 3]])).to.throw(ShapeMismatchError, /\[N, 2\]/);
     expect(() => scatter2dSpec([])).to.throw(InvalidArgumentError, /no points/);
     const r3 = tf.zeros([2, 3]) as tf.Tensor2D;
-    expect(() => scatter2dSpec(r3)).to.throw(ShapeMismatchError, /\[2, 3\]/);
+    await expectRejects(() => scatter2d(r3), ShapeMismatchError, /\[2, 3\]/);
     r3.dispose();
     expect(() => vectorFieldSpec([[0, 0]], [[1, 1], [2, 2]])).to.throw(ShapeMismatchError, /1 points but 2 vectors/);
     expect(() => compileVegaLite({ mark: 'nonsense' } as never)).to.throw(InvalidArgumentError, /does not compile/);

@@ -1,0 +1,152 @@
+// Every public lib function that reads tensor values back must read asynchronously: on webgpu in Node a synchronous
+// read (dataSync / arraySync) of a computed tensor throws, and on any GPU it stalls the pipeline. CI has only cpu/wasm,
+// where a synchronous read works, so this test makes it fail there too: Tensor.prototype.dataSync and arraySync throw
+// while lib's reading functions run (restored afterwards).
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { loadMnist } from '../../lib/data/mnist';
+import { DigitClassifier, type ClassifierConfig } from '../../lib/eval/classifier';
+import { loadClassifier, saveClassifier } from '../../lib/eval/classifier-io';
+import { evaluateSamples, realReference, sampleForLabels } from '../../lib/eval/evaluate';
+import { trainClassifier } from '../../lib/eval/train-classifier';
+import { diffusionLoss } from '../../lib/losses';
+import { UNet, type UNetConfig } from '../../lib/models';
+import { ParallelCourseTrainer, parallelDenoiser } from '../../lib/parallel';
+import { allFinite, annealedLangevin, ddimSample, ddpmSample, disposeResult } from '../../lib/samplers';
+import { NoiseSchedule } from '../../lib/schedule';
+import { DEFAULT_TRAIN, loadModel, resumeTrainer, saveTrainer, Trainer, type Batch } from '../../lib/train';
+import { histogram, imageGrid, scatter2d, trajectoryStrip, vectorField } from '../../lib/viz/index';
+import { runSample } from '../../scripts/sample';
+import { runTrain } from '../../scripts/train';
+
+const TINY: UNetConfig = {
+  kind: 'unet', imageSize: 8, channels: 1, widths: [8, 16], blocksPerLevel: 1, attentionResolutions: [4], groups: 4,
+  embDim: 16, timeSinDim: 8, midBlocks: 1, numClasses: 10, dropout: 0.1, predictionType: 'epsilon', seed: 4,
+};
+const SMALL_CLASSIFIER: ClassifierConfig = { channels: [4, 8, 8], hidden: 16, numClasses: 10, dropout: 0.3 };
+const batchAt = (s: number): Batch => ({ x: tf.randomUniform([4, 8, 8, 1], -1, 1, 'float32', s), y: tf.tensor1d([0, 1, 2, 3], 'int32') });
+
+/** Runs `f` with synchronous reads disabled: any dataSync / arraySync call throws (and is recorded). */
+async function withoutSyncReads<T>(f: () => Promise<T>): Promise<T> {
+  const proto = tf.Tensor.prototype as unknown as Record<'dataSync' | 'arraySync', unknown>;
+  const saved = { dataSync: proto.dataSync, arraySync: proto.arraySync };
+  const calls: string[] = [];
+  for (const name of ['dataSync', 'arraySync'] as const) {
+    proto[name] = function (this: tf.Tensor) {
+      const where = new Error().stack?.split('\n')[2]?.trim() ?? '?';
+      calls.push(`${name} ${where}`);
+      throw new Error(`synchronous read (${name}) of a [${this.shape}] tensor ${where}`);
+    };
+  }
+  try {
+    return await f();
+  } finally {
+    proto.dataSync = saved.dataSync;
+    proto.arraySync = saved.arraySync;
+    expect(calls, 'synchronous reads').to.deep.equal([]);
+  }
+}
+
+describe('lib reads tensors only asynchronously (dataSync / arraySync disabled)', function () {
+  this.timeout(180000);
+  let dir: string;
+  const log = console.log;
+  before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nosync-')); });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('training: fit, trainStep, EMA / Adam / weight reads, checkpoint save and resume', async () => {
+    const schedule = NoiseSchedule.linear(50);
+    const config = { ...DEFAULT_TRAIN, steps: 3, batchSize: 4, warmupSteps: 1, checkpointEvery: 2 };
+    const t = new Trainer(new UNet(TINY), schedule, config);
+    const file = path.join(dir, 'checkpoint.bin');
+    const before = tf.memory().numTensors;
+    await withoutSyncReads(async () => {
+      const steps: number[] = [];
+      await t.fit(batchAt, { onStep: (e) => steps.push(e.step), onCheckpoint: () => saveTrainer(file, t), progress: false });
+      expect(steps).to.deep.equal([0, 1, 2]);
+      const r = await t.trainStep(batchAt(3));
+      expect(Number.isFinite(r.loss)).to.equal(true);
+      expect((await t.emaWeights()).size).to.equal(t.model.params.names().length);
+      expect((await t.optimizer.getState()).m).to.have.length(t.model.params.names().length);
+      expect((await t.model.params.snapshot()).size).to.equal(t.model.params.names().length);
+      await saveTrainer(file, t);
+      const [x0, tt] = [tf.zeros([2, 8, 8, 1]), tf.tensor1d([3, 40], 'int32')];
+      const loss = diffusionLoss((x, ts) => t.model.apply(x, ts), x0, schedule, { t: tt });
+      expect(await allFinite(loss)).to.equal(true);
+      tf.dispose([loss, x0, tt]);
+    });
+    expect(tf.memory().numTensors).to.equal(before);
+    const back = resumeTrainer(file);
+    expect(back.step).to.equal(4);
+    for (const x of [t, back]) { x.dispose(); x.model.dispose(); }
+  });
+
+  it('sampling: DDPM, DDIM with guidance and trajectories, Langevin; displays of the results', async () => {
+    const model = new UNet({ ...TINY, dropout: 0 });
+    const schedule = NoiseSchedule.linear(20);
+    const den = (x: tf.Tensor, t: tf.Tensor1D, c?: tf.Tensor1D) => model.apply(x, t, c);
+    await withoutSyncReads(async () => {
+      const a = await ddpmSample(den, [2, 8, 8, 1], schedule, { predictionType: 'epsilon', seed: 1, classes: [1, 2], checkEvery: 7 });
+      const b = await ddimSample(den, [2, 8, 8, 1], schedule, {
+        predictionType: 'epsilon', seed: 1, steps: 5, guidance: { weight: 2, classes: [3, 4] }, returnTrajectory: true,
+      });
+      const c = await annealedLangevin((x) => tf.neg(x), [3, 2], { sigmas: [1, 0.1], stepsPerLevel: 4, seed: 1 });
+      expect((await imageGrid(a.sample as tf.Tensor4D)).length).to.be.greaterThan(0);
+      expect((await trajectoryStrip(b.trajectory.map((p) => p.x), b.trajectory.map((p) => p.t))).length).to.be.greaterThan(0);
+      expect((await scatter2d(c.sample as tf.Tensor2D)).length).to.be.greaterThan(0);
+      expect((await vectorField(c.sample as tf.Tensor2D, c.sample as tf.Tensor2D)).length).to.be.greaterThan(0);
+      expect((await histogram(a.sample)).length).to.be.greaterThan(0);
+      for (const r of [a, b, c]) disposeResult(r);
+    });
+    model.dispose();
+  });
+
+  it('evaluation: classify, accuracy, real reference, evaluateSamples, sampleForLabels; classifier training and save', async () => {
+    const classifier = DigitClassifier.create(SMALL_CLASSIFIER, 1);
+    const test = loadMnist('test');
+    const model = new UNet({ ...TINY, imageSize: 28, dropout: 0, attentionResolutions: [] });
+    const loaded = { model, schedule: NoiseSchedule.linear(10), header: { model: model.config, schedule: NoiseSchedule.linear(10).toJSON(), step: 0 } };
+    await withoutSyncReads(async () => {
+      await trainClassifier(classifier, loadMnist('train'), { epochs: 1, batchSize: 8, learningRate: 1e-3, seed: 0, maxShift: 1, maxStepsPerEpoch: 2 });
+      const ref = await realReference(classifier, test);
+      const images = await sampleForLabels(loaded, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], { sampler: 'ddim', steps: 2, guidance: 2, seed: 0, batchSize: 5 });
+      const report = await evaluateSamples(classifier, images, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], ref);
+      expect(report.accuracy.total).to.equal(10);
+      expect(await classifier.accuracy(images, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])).to.equal(report.accuracy.overall);
+      images.dispose();
+      await saveClassifier(classifier, dir);
+    });
+    loadClassifier(dir).dispose();
+    classifier.dispose();
+    model.dispose();
+  });
+
+  it('the CLIs (train, sample) and the data-parallel trainer (main thread)', async () => {
+    const out = path.join(dir, 'tiny');
+    console.log = () => undefined;
+    try {
+      await withoutSyncReads(async () => {
+        await runTrain(['configs/tiny-test.json', '--steps', '2', '--out', out, '--quiet']);
+        await runSample(['--checkpoint', out, '--class', '3', '--n', '2', '--steps', '2', '--out', path.join(dir, 'g.png'), '--raw', path.join(dir, 'r.bin'), '--quiet']);
+      });
+    } finally {
+      console.log = log;
+    }
+    const par = await ParallelCourseTrainer.create({ ...TINY, dropout: 0 }, NoiseSchedule.linear(20), { ...DEFAULT_TRAIN, steps: 2, batchSize: 4 }, 2);
+    try {
+      await withoutSyncReads(async () => {
+        await par.fit(batchAt);
+        expect(par.lossHistory).to.have.length(2);
+        const r = await ddimSample(parallelDenoiser(par.parallel), [3, 8, 8, 1], par.schedule, { predictionType: 'epsilon', steps: 2, seed: 1, classes: [1, 2, 3] });
+        disposeResult(r);
+        await saveTrainer(path.join(dir, 'par.bin'), par);
+      });
+    } finally {
+      await par.dispose();
+    }
+    expect(loadModel(path.join(dir, 'par.bin')).header.step).to.equal(2);
+  });
+});
