@@ -104,12 +104,12 @@ export class WebGpuGuard {
     } catch (err) {
       if (!output) this.backend.disposeData(out.dataId, true);
       if (err instanceof WebGpuError) throw err;
-      if (this.reported.length > 0) this.fail(name); // a JS exception that follows from a GPU error: report the cause
+      if (this.reported.length > 0) this.fail(name, program); // a JS exception that follows from a GPU error
       throw err;
     }
     if (this.reported.length > 0) {
       if (!output) this.backend.disposeData(out.dataId, true);
-      this.fail(name);
+      this.fail(name, program);
     }
     // A submit inside the call (tfjs submits every 15 dispatches) already committed this output.
     if (this.submits === submitsBefore) this.inFlight.push(result.dataId);
@@ -174,8 +174,13 @@ export class WebGpuGuard {
     if (this.reported.length > 0) this.fail(where);
   }
 
-  /** Mark the open command buffer's results lost, drop that buffer, and throw the first reported error. */
-  private fail(where: string): never {
+  /**
+   * Mark the open command buffer's results lost, drop that buffer, and throw the first reported error. The failing
+   * program's pipeline leaves tfjs' cache, so that a retry compiles again and reports the cause again, instead of
+   * "[Invalid ComputePipeline] is invalid due to a previous error".
+   */
+  private fail(where: string, program?: WebGpuProgramLike): never {
+    if (program?.shaderKey !== undefined) delete this.backend.pipelineCache[program.shaderKey];
     const errors = this.reported;
     this.reported = [];
     const victims = this.inFlight;

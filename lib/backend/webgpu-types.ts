@@ -68,6 +68,8 @@ export interface TensorInfoLike {
 
 export interface WebGpuProgramLike {
   outputShape: number[];
+  /** Set by tfjs' runWebGPUProgram to the key of the compiled pipeline. */
+  shaderKey?: string;
   variableNames: string[];
   constructor: { name: string };
 }
@@ -81,6 +83,8 @@ export interface WebGpuBackendLike {
   device: GpuDeviceLike;
   commandEncoder: unknown;
   stagingPendingDisposal: unknown[];
+  /** Compiled pipelines by shader key (a failed compilation stays cached as an invalid pipeline). */
+  pipelineCache: Record<string, unknown>;
   tensorMap: { get(dataId: DataId): { values: unknown; resource: unknown } | undefined; has(dataId: DataId): boolean };
   runWebGPUProgram(
     program: WebGpuProgramLike, inputs: TensorInfoLike[], outputDtype: string, programDefinedUniform?: unknown,

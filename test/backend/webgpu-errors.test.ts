@@ -120,6 +120,8 @@ describe('webgpu: errors are thrown, never silent (real device)', function () {
     expect(err).to.be.instanceOf(WebGpuError);
     expect(err.message).to.match(/WebGPU validation error in CourseTestBrokenProgram: .*notDefinedAnywhere/);
     expect(tf.backend().numDataIds()).to.equal(ids);
+    const again = thrown(() => backend.runWebGPUProgram(brokenProgram([300]), [x as unknown as TensorInfoLike], 'float32'));
+    expect(again.message, 'a retry names the cause again (the invalid pipeline is not cached)').to.match(/notDefinedAnywhere/);
     const y = tf.mul(x, 2);
     expectClose(await y.data(), (await x.data()).map((v) => 2 * v), 'x·2 after the error');
     tf.dispose([x, y]);
@@ -176,7 +178,7 @@ function fakeGpu() {
   };
   const report = (error: GpuErrorLike) => device.onuncapturederror?.({ error });
   const backend: WebGpuBackendLike & { failNext?: GpuErrorLike } = {
-    device, commandEncoder: null, stagingPendingDisposal: [], tensorMap,
+    device, commandEncoder: null, stagingPendingDisposal: [], tensorMap, pipelineCache: {},
     makeTensorInfo: (shape, dtype) => {
       const dataId = {};
       tensorMap.set(dataId, { values: null, resource: null });

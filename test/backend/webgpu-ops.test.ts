@@ -7,8 +7,10 @@ import * as tf from '@tensorflow/tfjs';
 import { groupNormComposite } from '../../lib/nn/group-norm';
 import { addNInputsPerShader } from '../../lib/backend/kernels/add-n-webgpu';
 import { webGpuKernelsRegistered } from '../../lib/backend/webgpu-kernels';
+import { REQUESTED_LIMITS } from '../../lib/backend/webgpu';
 import { onBackend } from './compare';
-import { expectWebGpuMatchesCpu, printErrorTable, useWebGpu } from './webgpu-setup';
+import { WebGpuError } from '../../lib/errors';
+import { errors, expectWebGpuMatchesCpu, printErrorTable, secondWebGpuBackend, useWebGpu } from './webgpu-setup';
 
 const rnd = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
 
@@ -175,5 +177,59 @@ describe('webgpu: the U-Net\'s op families against the cpu backend', function ()
     tf.dispose([x, y]);
     const { values } = await onBackend('webgpu', () => [tf.range(0, 5)]);
     expect(Array.from(values[0])).to.deep.equal([0, 1, 2, 3, 4]);
+  });
+
+  it('with WebGPU\'s default limits, and with only the six tfjs\' own factory requests: each family throws a WebGpuError or matches cpu (list printed)', async () => {
+    const cases: Array<[string, () => tf.Tensor[]]> = [
+      ['conv 3×3 + dx, dw', withGrads(() => [rnd([2, 8, 8, 4], 1), rnd([3, 3, 4, 6], 2)], (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'))],
+      ['fused conv2d + bias + grads', withGrads(() => [rnd([2, 8, 8, 4], 3), rnd([3, 3, 4, 8], 4), rnd([8], 5)],
+        (x, w, b) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 1, pad: 'same', bias: b }))],
+      ['fused matMul + bias + relu', () => [tf.fused.matMul({ a: rnd([6, 32], 11), b: rnd([32, 16], 12), bias: rnd([16], 13), activation: 'relu' })]],
+      ['batchNorm (5 inputs)', () => [tf.batchNorm(rnd([2, 4, 4, 8], 6), rnd([8], 7), tf.add(tf.abs(rnd([8], 8)), 1), rnd([8], 9), rnd([8], 10))]],
+      ['nearest resize + grad', withGrads(() => [rnd([2, 7, 7, 3], 6)], (x) => tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [14, 14]))],
+      ['batched matmul + grads', withGrads(() => [rnd([2, 49, 16], 7), rnd([2, 49, 16], 8)], (q, k) => tf.matMul(q, k, false, true))],
+      ['softmax + grad', withGrads(() => [rnd([2, 49, 49], 13)], (x) => tf.softmax(x))],
+      ['GroupNorm+SiLU composite + grads', withGrads(() => [rnd([2, 7, 7, 16], 15), tf.add(rnd([16], 16), 1), rnd([16], 17)],
+        (x, g, b) => groupNormComposite(x as tf.Tensor4D, g, b, 4, 1e-5, true))],
+      ['concat of 12 + grad', withGrads(() => Array.from({ length: 12 }, (_, i) => rnd([3, 5], 100 + i)), (...xs) => tf.concat(xs, 1))],
+      ['gather + grad', withGrads(() => [rnd([11, 16], 20)], (t) => tf.gather(t, tf.tensor1d([3, 10, 3, 0], 'int32')))],
+      ['addN of 12 (course kernel)', () => [tf.addN(Array.from({ length: 12 }, (_, i) => rnd([3, 4], 200 + i)))]],
+    ];
+    const adapterLimits = gpu.started.chosen.adapter.limits;
+    const tfjsOwn: Record<string, number> = {};
+    for (const k of REQUESTED_LIMITS.slice(0, 6)) tfjsOwn[k] = adapterLimits[k]!;
+    const mode = gpu.started.chosen.compatibility ? ' (compatibility mode)' : '';
+    for (const [title, limits] of [[`WebGPU's default limits${mode}`, undefined], [`only the limits tfjs' own factory requests${mode}`, tfjsOwn]] as const) {
+      const second = await secondWebGpuBackend('webgpu-other-limits', limits);
+      const lines: string[] = [];
+      try {
+        for (const [label, f] of cases) {
+          const want = await onBackend('cpu', f);
+          await tf.setBackend(second.name);
+          let outs: tf.Tensor[] = [];
+          try {
+            outs = tf.tidy(f);
+            const got = await Promise.all(outs.map((t) => t.data()));
+            const worst = Math.max(...got.map((g, i) => errors(g, want.values[i]).rel));
+            expect(worst, `${label} with ${title}`).to.be.at.most(1e-4);
+            lines.push(`        ${label.padEnd(34)} runs`);
+          } catch (err) {
+            if (!(err instanceof WebGpuError)) throw err; // anything but a named WebGPU error is a bug
+            lines.push(`        ${label.padEnd(34)} STOPPED: ${err.message.replace(/^WebGPU validation error in /, '').slice(0, 120)}…`);
+          } finally {
+            tf.dispose(outs);
+          }
+        }
+      } finally {
+        await tf.setBackend('webgpu');
+        second.dispose();
+      }
+      const l = second.device.limits;
+      console.log(`      With ${title}: ${l.maxStorageBuffersPerShaderStage} storage buffers per shader, workgroups of at most `
+        + `${l.maxComputeInvocationsPerWorkgroup} invocations, ${l.maxComputeWorkgroupSizeX}×${l.maxComputeWorkgroupSizeY}×${l.maxComputeWorkgroupSizeZ} `
+        + `(lib requests the adapter's ${adapterLimits.maxStorageBuffersPerShaderStage}, ${adapterLimits.maxComputeInvocationsPerWorkgroup}, `
+        + `${adapterLimits.maxComputeWorkgroupSizeX}×${adapterLimits.maxComputeWorkgroupSizeY}×${adapterLimits.maxComputeWorkgroupSizeZ}):`);
+      for (const line of lines) console.log(line);
+    }
   });
 });
