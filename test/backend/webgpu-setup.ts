@@ -16,6 +16,9 @@ import { loadWebGpu, startedWebGpu, type StartedWebGpu } from '../../lib/backend
 import { guardWebGpuBackend, type WebGpuGuard } from '../../lib/backend/webgpu-guard';
 import type { GpuDeviceLike, WebGpuBackendLike } from '../../lib/backend/webgpu-types';
 import { expectClose, onBackend } from './compare';
+import { errors } from './webgpu-cases';
+
+export { errors } from './webgpu-cases';
 
 let printed = false;
 
@@ -65,18 +68,6 @@ export function useWebGpu(): { readonly started: StartedWebGpu } {
 
 /** Worst errors seen per label, printed by printErrorTable. */
 const worst = new Map<string, { abs: number; rel: number }>();
-
-/** max |got − want| and that over max |want| (a norm-wise relative error, fair to values near zero). */
-export function errors(got: ArrayLike<number>, want: ArrayLike<number>): { abs: number; rel: number } {
-  let abs = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i] - want[i]);
-    abs = Number.isNaN(d) ? Infinity : Math.max(abs, d);
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return { abs, rel: scale > 0 ? abs / scale : abs };
-}
 
 export function recordError(label: string, e: { abs: number; rel: number }): void {
   const w = worst.get(label) ?? { abs: 0, rel: 0 };
