@@ -65,6 +65,7 @@ export class WebGpuGuard {
       read: b.read, readSync: b.readSync, dispose: b.dispose,
     };
     device.onuncapturederror = (event) => {
+      event.preventDefault?.(); // Dawn would also print it: it is thrown instead
       if (!this.resetting) this.reported.push({ kind: kindOf(event.error), message: tidyMessage(event.error.message) });
     };
     device.lost.then((info) => {

@@ -45,7 +45,7 @@ export interface GpuDeviceLike {
   readonly limits: GpuLimitsLike;
   readonly features: { has(name: string): boolean };
   readonly lost: Promise<GpuDeviceLostInfoLike>;
-  onuncapturederror: ((event: { error: GpuErrorLike }) => void) | null;
+  onuncapturederror: ((event: { error: GpuErrorLike; preventDefault?(): void }) => void) | null;
   pushErrorScope(filter: 'validation' | 'out-of-memory' | 'internal'): void;
   popErrorScope(): Promise<GpuErrorLike | null>;
   destroy(): void;

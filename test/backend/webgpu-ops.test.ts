@@ -6,7 +6,8 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { WebGpuError } from '../../lib/errors';
 import { addNInputsPerShader } from '../../lib/backend/kernels/add-n-webgpu';
-import { REQUESTED_LIMITS } from '../../lib/backend/webgpu';
+import { defaultLoaders, selectBackend } from '../../lib/backend';
+import { describeAdapter, REQUESTED_LIMITS } from '../../lib/backend/webgpu';
 import { webGpuKernelsRegistered } from '../../lib/backend/webgpu-kernels';
 import { onBackend } from './compare';
 import { errors, oneCasePerFamily, opCases, rnd, type OpCase } from './webgpu-cases';
@@ -25,6 +26,19 @@ describe('webgpu: the U-Net\'s op families against the cpu backend', function ()
   after(() => {
     tf.env().set('WEBGPU_CPU_FORWARD', cpuForward);
     printErrorTable('webgpu vs cpu, worst error per op family (forward and gradients):');
+  });
+
+  it('lib\'s selection, forced, reports the adapter and the Dawn backend; unforced it refuses a CPU adapter', async () => {
+    const r = await selectBackend(defaultLoaders(), { DIFFUSION_BACKEND: 'webgpu' });
+    expect(r.name).to.equal('webgpu');
+    expect(r.line).to.match(/^\[diffusion\] backend: webgpu \(.+; Dawn (Vulkan|OpenGL, compatibility mode|)\b.*course kernels: AddN.*\) — forced by DIFFUSION_BACKEND=webgpu$/);
+    expect(r.line).to.include(describeAdapter(gpu.started.chosen.adapter.info));
+    if (gpu.started.chosen.cpuReason) {
+      expect(r.line).to.include('CPU adapter');
+      const err = await defaultLoaders().webgpu({ forced: false }).then(() => undefined, (e: Error) => e);
+      expect(err?.message).to.match(/^CPU adapter only: /);
+    }
+    await tf.setBackend('webgpu');
   });
 
   it('starts with the course kernels registered and the adapter\'s storage-buffer limit', () => {
