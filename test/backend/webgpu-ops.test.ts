@@ -9,6 +9,7 @@ import { addNInputsPerShader } from '../../lib/backend/kernels/add-n-webgpu';
 import { defaultLoaders, selectBackend } from '../../lib/backend';
 import { describeAdapter, REQUESTED_LIMITS } from '../../lib/backend/webgpu';
 import { webGpuKernelsRegistered } from '../../lib/backend/webgpu-kernels';
+import { webgpuKernelConfigs } from '../../lib/backend/kernels/webgpu/index';
 import { onBackend } from './compare';
 import { errors, oneCasePerFamily, opCases, rnd, type OpCase } from './webgpu-cases';
 import { expectWebGpuMatchesCpu, printErrorTable, secondWebGpuBackend, useWebGpu } from './webgpu-setup';
@@ -43,6 +44,9 @@ describe('webgpu: the U-Net\'s op families against the cpu backend', function ()
 
   it('starts with the course kernels registered and the adapter\'s storage-buffer limit', () => {
     expect(webGpuKernelsRegistered()).to.include('AddN');
+    // the hook for the course's WGSL kernels: every config in lib/backend/kernels/webgpu/index.ts is the one registered
+    for (const c of webgpuKernelConfigs) expect(tf.getKernel(c.kernelName, 'webgpu')?.kernelFunc, c.kernelName).to.equal(c.kernelFunc);
+    expect(webGpuKernelsRegistered()).to.include.members(webgpuKernelConfigs.map((c) => c.kernelName));
     expect(tf.getBackend()).to.equal('webgpu');
     const limit = gpu.started.device.limits.maxStorageBuffersPerShaderStage!;
     expect(limit).to.be.at.least(8);
