@@ -209,8 +209,9 @@ async function phaseBench(tiny: boolean, deadline: number): Promise<void> {
         tf.dispose([x, t, c]);
         row.forwardMs = fwd.medianMs;
         row.forwardMsAll = fwd.allMs;
-        const mem = tf.memory() as tf.MemoryInfo & { numBytesInGPUAllocated?: number; numBytesInGPU?: number };
-        row.gpuMB = mem.numBytesInGPUAllocated !== undefined ? round(mem.numBytesInGPUAllocated / 2 ** 20, 0) : undefined;
+        // tfjs' webgpu backend: bytes in its buffer pool (in use + free for reuse), a lower bound of the device memory
+        const mem = tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number };
+        row.gpuPoolMB = mem.numBytesAllocatedInGPU !== undefined ? round(mem.numBytesAllocatedInGPU / 2 ** 20, 0) : undefined;
         if (b === batches[0]) row.profile = await profileStep(ctx, b, step);
       } catch (err) {
         row.error = (err as Error).message.slice(0, 400);

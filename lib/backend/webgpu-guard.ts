@@ -53,8 +53,6 @@ export class WebGpuGuard {
   private submits = 0;
   private resetting = false;
   private deviceLost: WebGpuError | undefined;
-  /** Errors thrown so far (for tests and the backend line). */
-  errorsThrown = 0;
 
   private readonly original: Pick<WebGpuBackendLike, 'runWebGPUProgram' | 'uploadToGPU' | 'submitQueue' | 'read' | 'readSync' | 'dispose'>;
 
@@ -161,7 +159,6 @@ export class WebGpuGuard {
   private throwIfLost(dataId: DataId, what: string): void {
     const why = this.lost.get(dataId);
     if (why !== undefined) {
-      this.errorsThrown++;
       throw new WebGpuError(`${what}: this value was lost — it was computed in a WebGPU command buffer that an `
         + `earlier error invalidated (${why}). Recompute it (and everything derived from it).`, 'lost-result');
     }
@@ -169,7 +166,6 @@ export class WebGpuGuard {
 
   private throwPending(where: string): void {
     if (this.deviceLost) {
-      this.errorsThrown++;
       throw this.deviceLost;
     }
     if (this.reported.length > 0) this.fail(where);
@@ -190,7 +186,6 @@ export class WebGpuGuard {
     const short = `WebGPU ${first.kind} error in ${where}: ${first.message.slice(0, 300)}`;
     for (const id of victims) this.lost.set(id, short);
     this.dropOpenCommandBuffer();
-    this.errorsThrown++;
     const more = errors.length > 1 ? ` (${errors.length - 1} follow-up error${errors.length > 2 ? 's' : ''} not shown)` : '';
     const lostPart = victims.length > 0
       ? ` ${victims.length} other result${victims.length === 1 ? ' was' : 's were'} recorded in the same command buffer `
