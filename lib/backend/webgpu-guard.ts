@@ -101,18 +101,24 @@ export class WebGpuGuard {
     try {
       result = this.original.runWebGPUProgram.call(this.backend, program, inputs, dtype, uniforms, out);
     } catch (err) {
-      if (!output) this.backend.disposeData(out.dataId, true);
+      this.releaseFailedOutput(out, output !== undefined);
       if (err instanceof WebGpuError) throw err;
       if (this.reported.length > 0) this.fail(name, program); // a JS exception that follows from a GPU error
       throw err;
     }
     if (this.reported.length > 0) {
-      if (!output) this.backend.disposeData(out.dataId, true);
+      this.releaseFailedOutput(out, output !== undefined);
       this.fail(name, program);
     }
     // A submit inside the call (tfjs submits every 15 dispatches) already committed this output.
     if (this.submits === submitsBefore) this.inFlight.push(result.dataId);
     return result;
+  }
+
+  /** Our own output goes away; one the caller passed in (and still holds) is marked lost with the buffer. */
+  private releaseFailedOutput(out: TensorInfoLike, callersOwn: boolean): void {
+    if (callersOwn) this.inFlight.push(out.dataId);
+    else this.backend.disposeData(out.dataId, true);
   }
 
   private upload(dataId: DataId): void {

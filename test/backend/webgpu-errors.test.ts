@@ -225,6 +225,12 @@ describe('webgpu: the error guard\'s bookkeeping (fake device)', () => {
     const b = backend.runWebGPUProgram(program, [], 'float32');
     backend.submitQueue();
     expect(await backend.read(b.dataId)).to.deep.equal(new Float32Array([1]));
+    // an output the caller allocated and passed in stays with the caller, marked lost
+    const own = backend.makeTensorInfo([4], 'float32');
+    backend.failNext = new GPUValidationError('Binding size is larger than the maximum binding size');
+    expect(() => backend.runWebGPUProgram(program, [], 'float32', undefined, own)).to.throw(WebGpuError);
+    expect(backend.tensorMap.has(own.dataId)).to.equal(true);
+    expect(((await rejection(backend.read(own.dataId))) as WebGpuError).kind).to.equal('lost-result');
   });
 
   it('an error that arrives between calls throws at the next op (or read); a submitted result stays valid', async () => {
