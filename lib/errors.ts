@@ -23,3 +23,16 @@ export class CorruptFileError extends DiffusionError {}
 
 /** A backend or package that was asked for but cannot be loaded here. */
 export class BackendUnavailableError extends DiffusionError {}
+
+/**
+ * A WebGPU error that tfjs would otherwise only log: a validation error, out-of-memory or a lost device
+ * (lib/backend/webgpu-guard.ts), a result lost because its command buffer was invalidated by such an error, or a
+ * synchronous read (dataSync) of a GPU tensor, which Node cannot do. `kind` says which.
+ */
+export class WebGpuError extends DiffusionError {
+  constructor(message: string, readonly kind: WebGpuErrorKind) {
+    super(message);
+  }
+}
+
+export type WebGpuErrorKind = 'validation' | 'out-of-memory' | 'internal' | 'device-lost' | 'lost-result' | 'sync-read';

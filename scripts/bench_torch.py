@@ -3,6 +3,11 @@
 on the CPU with the same training step (ε-MSE, Adam, gradient clipping, EMA) so that tfjs / PyTorch ratios mean something.
 
   /usr/bin/python3 scripts/bench_torch.py [--config cfg.json] [--threads 2,1] [--batch 64] [--steps 5] [--warmup 2]
+                                          [--device cpu|cuda]
+
+--device cuda times the same step on the GPU (scripts/gpu-check.sh's device run, next to tfjs' webgpu backend): one run
+in this process, each timed step ending in a read-back (loss.item()), so queued GPU work is inside the time; CUDA is
+touched only when asked for. Without CUDA it prints {"skipped": …}.
 
 Prints ONE JSON object on stdout (progress goes to stderr). Without torch (Debian: `apt-get install python3-torch`) it
 prints {"skipped": "<why>"} and exits 0, so the benchmark goes on without the comparison.
@@ -105,7 +110,7 @@ def build(cfg):
 
         def embed(self, t, classes):
             half = self.sin_dim // 2
-            freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+            freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
             args = t.float()[:, None] * freqs[None]
             emb = self.fc2(F.silu(self.fc1(torch.cat([torch.sin(args), torch.cos(args)], 1))))
             if self.class_table is not None:
@@ -153,31 +158,31 @@ def median_ms(fn, steps, warmup):
     return statistics.median(times), times, statistics.median(cpu)
 
 
-def measure_one(cfg, threads, batch, steps, warmup):
-    """Runs in its own process: ms per train step and per forward pass, peak RSS."""
+def measure_one(cfg, threads, batch, steps, warmup, device="cpu"):
+    """Runs in its own process (cpu) or in this one (cuda): ms per train step and per forward pass, peak memory."""
     import torch
     import torch.nn.functional as F
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build(cfg)
+    model = build(cfg).to(device)
     params = sum(p.numel() for p in model.parameters())
     ema = [p.detach().clone() for p in model.parameters()]
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     T = 1000
     betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
-    abar = torch.cumprod(1 - betas, 0).float()
+    abar = torch.cumprod(1 - betas, 0).float().to(device)
     size, ch = cfg["imageSize"], cfg["channels"]
     ncls = cfg.get("numClasses") or 0
-    x0 = torch.rand(batch, ch, size, size) * 2 - 1
+    x0 = torch.rand(batch, ch, size, size, device=device) * 2 - 1
 
     def train_step():
         # the same work as lib/train Trainer.trainStep: draw t/noise/labels, ε-MSE, backward, clip, Adam, EMA
-        t = torch.randint(0, T, (batch,))
+        t = torch.randint(0, T, (batch,), device=device)
         noise = torch.randn_like(x0)
         a = abar[t][:, None, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        classes = torch.randint(0, ncls + 1, (batch,)) if ncls > 0 else None
+        classes = torch.randint(0, ncls + 1, (batch,), device=device) if ncls > 0 else None
         loss = F.mse_loss(model(xt, t, classes), noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -192,19 +197,23 @@ def measure_one(cfg, threads, batch, steps, warmup):
 
     @torch.no_grad()
     def forward():
-        t = torch.randint(0, T, (batch,))
-        classes = torch.full((batch,), ncls, dtype=torch.long) if ncls > 0 else None
+        t = torch.randint(0, T, (batch,), device=device)
+        classes = torch.full((batch,), ncls, dtype=torch.long, device=device) if ncls > 0 else None
         model(x0, t, classes).sum().item()
 
     model.eval()
     fwd_ms, fwd_all, fwd_cpu = median_ms(forward, steps, warmup)
-    return {
-        "threads": threads, "params": params, "batch": batch,
+    result = {
+        "device": device, "threads": threads, "params": params, "batch": batch,
         "trainStepMs": train_ms, "trainStepMsAll": train_all, "trainStepCpuMs": train_cpu,
         "imagesPerSec": batch * 1000 / train_ms,
         "forwardMs": fwd_ms, "forwardMsAll": fwd_all, "forwardCpuMs": fwd_cpu,
         "peakRssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if device == "cuda":
+        result["gpu"] = torch.cuda.get_device_name(0)
+        result["peakGpuMB"] = torch.cuda.max_memory_allocated() / 2**20
+    return result
 
 
 def main():
@@ -214,6 +223,8 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=5, help="timed steps; the median is reported")
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="cpu (default: one subprocess per thread count) or cuda (one run on GPU 0)")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: measure one thread count here
     args = ap.parse_args()
     if args.steps < 1 or args.warmup < 0 or args.batch < 1:
@@ -235,6 +246,16 @@ def main():
 
     if args.one:
         print(json.dumps(measure_one(cfg, int(args.threads), args.batch, args.steps, args.warmup)))
+        return 0
+
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            print(json.dumps({"skipped": f"--device cuda: torch {torch.__version__} sees no CUDA GPU "
+                                         f"(built for CUDA {torch.version.cuda}; driver missing or no GPU)"}))
+            return 0
+        print(f"[bench_torch] cuda ({torch.cuda.get_device_name(0)}), batch {args.batch} …", file=sys.stderr)
+        run = measure_one(cfg, 1, args.batch, args.steps, args.warmup, device="cuda")
+        print(json.dumps({"torch": torch.__version__, "cuda": torch.version.cuda, "config": cfg, "runs": [run]}))
         return 0
 
     runs = []

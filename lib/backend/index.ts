@@ -1,10 +1,13 @@
 /**
  * Chooses the TensorFlow.js backend once per process and says which, in one line:
- *   gpu  (@tensorflow/tfjs-node-gpu) → node (@tensorflow/tfjs-node) → wasm (+ the course's training kernels) → cpu.
- * DIFFUSION_BACKEND=gpu|node|wasm|cpu (or initBackend({ prefer })) forces one and fails clearly if it cannot load.
+ *   gpu  (@tensorflow/tfjs-node-gpu) → webgpu (Dawn, only on a real GPU adapter) → node (@tensorflow/tfjs-node)
+ *   → wasm (+ the course's training kernels) → cpu.
+ * DIFFUSION_BACKEND=gpu|webgpu|node|wasm|cpu (or initBackend({ prefer })) forces one and fails clearly if it cannot
+ * load; forced webgpu also runs on a CPU adapter (Mesa llvmpipe: CI). webgpu details: ./webgpu.ts (selection, Dawn),
+ * ./webgpu-guard.ts (WebGPU errors become thrown WebGpuErrors), ./webgpu-kernels.ts (the course's webgpu kernels).
  *
  *   import { initBackend } from './lib/backend';
- *   await initBackend();   // prints e.g. "[diffusion] backend: wasm (SIMD, 1 thread, course kernels: …) — skipped gpu: …"
+ *   await initBackend();   // prints e.g. "[diffusion] backend: wasm (…) — skipped gpu: not installed; webgpu: no GPU device …"
  */
 import { InvalidArgumentError } from '../errors';
 import { registerCpuKernels } from './cpu-kernels';
@@ -16,6 +19,8 @@ export { BACKEND_ENV_VAR, BACKEND_ORDER, INSTALL_HINTS, parseBackendName, select
 export { defaultLoaders } from './loaders';
 export { courseKernelNames, registerWasmKernels, wasmKernelsRegistered } from './wasm-kernels';
 export { registerCpuKernels } from './cpu-kernels';
+export { registerWebGpuKernels, webGpuKernelsRegistered } from './webgpu-kernels';
+export { cpuAdapterReason, startedWebGpu, type StartedWebGpu } from './webgpu';
 
 // The cpu backend is used as a fallback and as the reference in tests, whichever backend is selected: correct it now.
 registerCpuKernels();

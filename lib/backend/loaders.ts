@@ -9,6 +9,7 @@ import { shortReason } from './select';
 import { registerCpuKernels } from './cpu-kernels';
 import { loadBlasAddon, nativeUnavailableReason } from './kernels/native-blas';
 import { nativeKernelsRegistered, registerWasmKernels } from './wasm-kernels';
+import { loadWebGpu } from './webgpu';
 
 /** True when `require(pkg)` failed because the package itself is absent (not because something inside it broke). */
 function isNotInstalled(err: unknown, pkg: string): boolean {
@@ -81,9 +82,15 @@ async function loadCpu(): Promise<LoadedBackend> {
   return { detail: 'pure JavaScript: training will be very slow, expect minutes per step', kernels: [] };
 }
 
+async function loadWebGpuBackend(options: { forced: boolean }): Promise<LoadedBackend> {
+  const started = await loadWebGpu(options);
+  return { detail: started.detail, kernels: started.kernels };
+}
+
 export function defaultLoaders(): BackendLoaders {
   return {
     gpu: () => loadTensorflow('@tensorflow/tfjs-node-gpu'),
+    webgpu: loadWebGpuBackend,
     node: () => loadTensorflow('@tensorflow/tfjs-node'),
     wasm: loadWasm,
     cpu: loadCpu,

@@ -1,26 +1,28 @@
 /**
  * Backend selection, kept free of real packages so that tests can inject loaders that simulate a missing or broken
- * tfjs-node-gpu / tfjs-node. Order: gpu → node → wasm → cpu; DIFFUSION_BACKEND (or `prefer`) forces one.
+ * tfjs-node-gpu / tfjs-node / WebGPU. Order: gpu → webgpu → node → wasm → cpu; DIFFUSION_BACKEND (or `prefer`)
+ * forces one.
  */
 import { BackendUnavailableError, InvalidArgumentError } from '../errors';
 
-export type BackendName = 'gpu' | 'node' | 'wasm' | 'cpu';
-export const BACKEND_ORDER: readonly BackendName[] = ['gpu', 'node', 'wasm', 'cpu'];
+export type BackendName = 'gpu' | 'webgpu' | 'node' | 'wasm' | 'cpu';
+export const BACKEND_ORDER: readonly BackendName[] = ['gpu', 'webgpu', 'node', 'wasm', 'cpu'];
 export const BACKEND_ENV_VAR = 'DIFFUSION_BACKEND';
 
 /** What a loader reports after it has made its backend the active one. */
 export interface LoadedBackend {
   /** Shown in parentheses after the name, e.g. 'SIMD, 1 thread, course kernels: …'. */
   detail: string;
-  /** Kernels the course registered for this backend (wasm only). */
+  /** Kernels the course registered for this backend (wasm, webgpu). */
   kernels: string[];
 }
 
 /**
  * Loads one backend and makes it the active tfjs backend; throws when it cannot (the error's first line becomes the
- * reason shown to the user). A loader must not leave another backend active when it fails.
+ * reason shown to the user). A loader must not leave another backend active when it fails. `forced` is true when
+ * the user asked for this backend (webgpu then accepts a CPU adapter).
  */
-export type BackendLoader = () => Promise<LoadedBackend>;
+export type BackendLoader = (options: { forced: boolean }) => Promise<LoadedBackend>;
 export type BackendLoaders = Record<BackendName, BackendLoader>;
 
 export interface SkippedBackend { name: BackendName; why: string }
@@ -38,6 +40,10 @@ export const INSTALL_HINTS: Record<BackendName, string> = {
   gpu: 'install it with `npm install @tensorflow/tfjs-node-gpu@4.22.0` on a machine with internet access '
     + '(its install downloads libtensorflow); it needs Linux x64, an NVIDIA GPU, CUDA 11.2 and cuDNN 8.1 '
     + '(CUDA 12 does not work with tfjs-node-gpu 4.22)',
+  webgpu: 'it needs the optional npm package webgpu@0.6.2 (Dawn\'s Node binding; `npm ci` installs it) and, on Linux, '
+    + 'a GPU with its Vulkan driver: `apt-get install libvulkan1` plus the driver\'s Vulkan ICD (NVIDIA: nvidia_icd.json, '
+    + 'e.g. VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json); without a GPU, Mesa\'s llvmpipe '
+    + 'through Dawn\'s OpenGL backend: `apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri`',
   node: 'install it with `npm install @tensorflow/tfjs-node@4.22.0` on a machine with internet access '
     + '(its install downloads libtensorflow)',
   wasm: 'reinstall the dependencies with `npm ci` (@tensorflow/tfjs-backend-wasm 4.22.0 is a dependency)',
@@ -85,7 +91,7 @@ export async function selectBackend(
     const forcedBy = prefer !== undefined ? `initBackend({ prefer: '${forced}' })` : `${BACKEND_ENV_VAR}=${forced}`;
     let loaded: LoadedBackend;
     try {
-      loaded = await loaders[forced]();
+      loaded = await loaders[forced]({ forced: true });
     } catch (err) {
       throw new BackendUnavailableError(
         `backend '${forced}' was requested by ${forcedBy} but cannot be used here: ${shortReason(err, 400)}. `
@@ -96,7 +102,7 @@ export async function selectBackend(
   const skipped: SkippedBackend[] = [];
   for (const name of BACKEND_ORDER) {
     try {
-      const loaded = await loaders[name]();
+      const loaded = await loaders[name]({ forced: false });
       return { name, line: formatLine(name, loaded, skipped), skipped, kernels: loaded.kernels };
     } catch (err) {
       skipped.push({ name, why: shortReason(err) });

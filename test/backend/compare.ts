@@ -1,12 +1,14 @@
 /**
  * Helpers for the backend tests: run the same computation on the cpu backend (the reference: tfjs' own pure-JS
- * kernels, independent of ours) and on wasm with the course kernels, and compare elementwise.
+ * kernels, independent of ours) and on wasm or webgpu with the course kernels, and compare elementwise.
+ * Values are read with `await data()`: webgpu cannot read synchronously in Node.
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { silenceCpuBanner } from '../../lib/backend/loaders';
 import { registerCpuKernels } from '../../lib/backend/cpu-kernels';
 import { registerWasmKernels } from '../../lib/backend/wasm-kernels';
+import { registerWebGpuKernels } from '../../lib/backend/webgpu-kernels';
 
 export type Arrays = Float32Array[] | Int32Array[];
 
@@ -21,19 +23,22 @@ export function useNativeKernels(native: boolean): void {
  * The course's kernels are registered first unless `register` is false (to run tfjs' originals swapped in by a test).
  */
 export async function onBackend(
-  backend: 'cpu' | 'wasm', f: () => tf.Tensor[], register = true,
+  backend: 'cpu' | 'wasm' | 'webgpu', f: () => tf.Tensor[], register = true,
 ): Promise<{ values: Arrays; shapes: number[][] }> {
   if (register) {
     if (backend === 'wasm') registerWasmKernels({ native: nativeMode });
+    else if (backend === 'webgpu') registerWebGpuKernels();
     else registerCpuKernels(); // the reference, with its wrong ResizeNearestNeighborGrad corrected
   }
   if (!(await tf.setBackend(backend))) throw new Error(`test set-up: backend ${backend} did not start`);
   if (backend === 'cpu') silenceCpuBanner();
   const outs = tf.tidy(f);
-  const values = outs.map((t) => t.dataSync().slice()) as Arrays;
-  const shapes = outs.map((t) => t.shape);
-  tf.dispose(outs);
-  return { values, shapes };
+  try {
+    const values = (await Promise.all(outs.map((t) => t.data()))).map((v) => v.slice()) as Arrays;
+    return { values, shapes: outs.map((t) => t.shape) };
+  } finally {
+    tf.dispose(outs);
+  }
 }
 
 /** |got − want| ≤ atol + rtol·|want| elementwise; the message names the output and the worst element. */

@@ -1,0 +1,213 @@
+/**
+ * The webgpu checks as data, shared by the mocha tests (webgpu-ops / webgpu-unet .test.ts, on llvmpipe in CI) and by
+ * the GPU check that runs on a real GPU (scripts/gpu-check.ts): every op family the course's U-Net uses, forward and
+ * gradient, and the course U-Net's forward + every parameter's gradient. Inputs are seeded, built inside each case,
+ * so that cpu and webgpu see the same values. No mocha or chai in here.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { groupNormComposite } from '../../lib/nn/group-norm';
+import { UNet, type UNetConfig } from '../../lib/models/unet';
+
+export interface OpCase {
+  /** Op family, for the table of worst errors. */
+  family: string;
+  label: string;
+  /** Builds its inputs (seeded) and returns the outputs to compare; runs inside tf.tidy. */
+  f: () => tf.Tensor[];
+  /** Tolerance |Δ| ≤ atol + rtol·|cpu| (default 1e-4 each). */
+  atol?: number;
+  rtol?: number;
+}
+
+export const rnd = (shape: number[], seed: number): tf.Tensor => tf.randomNormal(shape, 0, 1, 'float32', seed);
+
+/** y = op(xs…) and the gradients of Σ y·r w.r.t. every input (a random r: a wrong index cannot cancel out). */
+export function withGrads(inputs: () => tf.Tensor[], op: (...xs: tf.Tensor[]) => tf.Tensor): () => tf.Tensor[] {
+  return () => {
+    const xs = inputs();
+    const y = op(...xs);
+    const r = rnd(y.shape, 99);
+    const grads = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(op(...a), r)))(xs);
+    return [y, ...grads];
+  };
+}
+
+const conv = (stride: number, pad: 'same' | 'valid') => (x: tf.Tensor, w: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad);
+
+/** Every op family of the U-Net, in small shapes (llvmpipe is slow). */
+export function opCases(): OpCase[] {
+  const cases: OpCase[] = [];
+  const add = (family: string, label: string, f: () => tf.Tensor[], atol?: number, rtol?: number) => cases.push({ family, label, f, atol, rtol });
+
+  const convs: Array<[string, number[], number[], number, 'same' | 'valid']> = [
+    ['3×3 stride 1 same', [2, 8, 8, 4], [3, 3, 4, 6], 1, 'same'],
+    ['1×1 (ResBlock skip)', [2, 7, 7, 6], [1, 1, 6, 4], 1, 'same'],
+    ['3×3 stride 2 same (even)', [2, 8, 8, 4], [3, 3, 4, 5], 2, 'same'],
+    ['3×3 stride 2 same (odd, 7 → 4)', [2, 7, 7, 4], [3, 3, 4, 5], 2, 'same'],
+    ['3×3 valid', [1, 6, 6, 3], [3, 3, 3, 2], 1, 'valid'],
+  ];
+  for (const [label, xs, ws, stride, pad] of convs) {
+    add('conv2d (+ dx, dw)', `conv ${label}`, withGrads(() => [rnd(xs, 1), rnd(ws, 2)], conv(stride, pad)));
+  }
+  for (const [xs, ws, stride] of [[[2, 8, 8, 4], [3, 3, 4, 8], 1], [[2, 14, 14, 8], [3, 3, 8, 8], 2]] as Array<[number[], number[], number]>) {
+    add('fused conv2d + bias (+ grads)', `fused conv [${xs}] stride ${stride}`, withGrads(
+      () => [rnd(xs, 3), rnd(ws, 4), rnd([ws[3]], 5)],
+      (x, w, b) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: stride, pad: 'same', bias: b })));
+  }
+  for (const halfPixelCenters of [false, true]) {
+    add('nearest resize ×2 (+ grad)', `resize, half-pixel centres ${halfPixelCenters}`, withGrads(
+      () => [rnd([2, 7, 7, 3], 6)], (x) => tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [14, 14], false, halfPixelCenters)));
+  }
+  add('nearest resize ×2 (+ grad)', 'lib\'s concat + reshape upsampling', withGrads(() => [rnd([2, 7, 7, 3], 6)], (x) => {
+    const [b, h, w, c] = x.shape;
+    const wide = tf.reshape(tf.concat([x, x], 3), [b, h, 2 * w, c]);
+    return tf.reshape(tf.concat([wide, wide], 2), [b, 2 * h, 2 * w, c]);
+  }));
+  add('matmul (+ grads)', 'batched q·kᵀ', withGrads(() => [rnd([2, 49, 16], 7), rnd([2, 49, 16], 8)], (q, k) => tf.matMul(q, k, false, true)));
+  add('matmul (+ grads)', 'batched weights·v', withGrads(() => [rnd([2, 49, 49], 9), rnd([2, 49, 16], 10)], (w, v) => tf.matMul(w, v)));
+  add('matmul (+ grads)', 'dense', withGrads(() => [rnd([6, 32], 11), rnd([32, 128], 12)], (x, w) => tf.matMul(x, w)));
+  add('softmax (+ grad)', 'softmax over the last axis', withGrads(() => [tf.mul(rnd([2, 49, 49], 13), 3)], (x) => tf.softmax(x)));
+  add('moments, GroupNorm (+ grads)', 'moments over (H·W, C/G)', withGrads(() => [rnd([2, 49, 4, 4], 14)], (x) => {
+    const { mean, variance } = tf.moments(x, [1, 3], true);
+    return tf.add(tf.mul(mean, 2), variance);
+  }));
+  for (const silu of [false, true]) {
+    add('moments, GroupNorm (+ grads)', `lib's GroupNorm composite, silu=${silu}`, withGrads(
+      () => [rnd([2, 7, 7, 16], 15), tf.add(rnd([16], 16), 1), rnd([16], 17)],
+      (x, g, b) => groupNormComposite(x as tf.Tensor4D, g, b, 4, 1e-5, silu)));
+  }
+  add('concat (+ grad)', 'skip concat (channels)', withGrads(() => [rnd([2, 7, 7, 8], 18), rnd([2, 7, 7, 16], 19)], (a, b) => tf.concat([a, b], 3)));
+  add('concat (+ grad)', 'width concat', withGrads(() => [rnd([2, 7, 7, 8], 18), rnd([2, 7, 7, 8], 19)], (a, b) => tf.concat([a, b], 2)));
+  for (const n of [1, 2, 7, 8, 15, 16, 17, 31, 40]) {
+    add('concat (+ grad)', `concat of ${n} (split at the storage-buffer limit)`, withGrads(
+      () => Array.from({ length: n }, (_, i) => rnd([3, 5], 100 + i)), (...xs) => tf.concat(xs, 1)));
+  }
+  add('gather (+ grad: UnsortedSegmentSum)', 'gather rows with repeats, and the gradient', () => {
+    const table = rnd([11, 16], 20);
+    const idx = tf.tensor1d([3, 10, 3, 0, 7, 3], 'int32');
+    const r = rnd([6, 16], 21);
+    const [g] = tf.grads((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, idx), r)))([table]);
+    return [tf.gather(table, idx), g];
+  });
+  add('gather (+ grad: UnsortedSegmentSum)', 'unsortedSegmentSum', () => [
+    tf.unsortedSegmentSum(rnd([8, 5], 22), tf.tensor1d([0, 2, 2, 1, 4, 0, 2, 3], 'int32'), 5),
+  ]);
+  const freqs = Float32Array.from({ length: 16 }, (_, i) => Math.exp((-Math.log(10000) * i) / 16));
+  add('sin, cos (+ grad)', 'sin/cos of the timestep embedding\'s arguments (t up to 999)', withGrads(
+    () => [tf.mul(tf.tensor2d([0, 1, 17, 250, 511, 999], [6, 1]), tf.tensor2d(freqs, [1, 16]))],
+    (a) => tf.concat([tf.sin(a), tf.cos(a)], 1)), 2e-4, 1e-4);
+  add('x·sigmoid(x) (+ grad)', 'SiLU', withGrads(() => [tf.mul(rnd([2, 7, 7, 16], 23), 4)], (x) => tf.mul(x, tf.sigmoid(x))));
+  for (let n = 1; n <= 40; n++) {
+    add('addN (course kernel, chunked)', `addN of ${n}`, () => [tf.addN(Array.from({ length: n }, (_, i) => rnd([3, 4], 200 + i)))]);
+  }
+  add('addN (course kernel, chunked)', 'global norm of 30 tensors (as lib/train/adam.ts)', () => [
+    tf.sqrt(tf.addN(Array.from({ length: 30 }, (_, i) => tf.sum(tf.square(rnd([5, 3], 300 + i)))))),
+  ]);
+  return cases;
+}
+
+/** One representative case per family, for the runs with other device limits. */
+export function oneCasePerFamily(): OpCase[] {
+  const seen = new Set<string>();
+  return opCases().filter((c) => !seen.has(c.family) && seen.add(c.family) !== undefined);
+}
+
+/** max |got − want| and that over max |want| (a norm-wise relative error, fair to values near zero). */
+export function errors(got: ArrayLike<number>, want: ArrayLike<number>): { abs: number; rel: number } {
+  let abs = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    abs = Number.isNaN(d) ? Infinity : Math.max(abs, d);
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return { abs, rel: scale > 0 ? abs / scale : abs };
+}
+
+/** The index of the worst element over atol + rtol·|want| (−1 when all are within), NaN counted as worst. */
+export function worstOutside(got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number): number {
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < want.length; i++) {
+    const excess = Math.abs(got[i] - want[i]) - (atol + rtol * Math.abs(want[i]));
+    if (!(excess <= worstExcess)) { worst = i; worstExcess = excess; }
+  }
+  return worst;
+}
+
+/** Run `f` in tf.tidy on `backend`, read every output with `await data()`, dispose them. */
+export async function valuesOn(backend: string, f: () => tf.Tensor[]): Promise<{ values: Float32Array[]; shapes: number[][] }> {
+  if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} did not start`);
+  const outs = tf.tidy(f);
+  try {
+    const values = (await Promise.all(outs.map((t) => t.data()))).map((v) => Float32Array.from(v));
+    return { values, shapes: outs.map((t) => t.shape) };
+  } finally {
+    tf.dispose(outs);
+  }
+}
+
+export interface UNetRun { names: string[]; params: Float32Array[]; out: Float32Array; loss: number; grads: Float32Array[] }
+
+/**
+ * The U-Net built on the active backend (seeded: the same weights everywhere), its output on fixed inputs and the
+ * gradient of an MSE to a fixed target w.r.t. every parameter. Leaves no tensor behind.
+ */
+export async function unetForwardAndGrads(config: UNetConfig, batch: number): Promise<UNetRun> {
+  const model = new UNet(config);
+  const size = config.imageSize;
+  const x = rnd([batch, size, size, config.channels], 11);
+  const target = rnd([batch, size, size, config.channels], 12);
+  const t = tf.tensor1d(Array.from({ length: batch }, (_, i) => (17 + 883 * i) % 1000), 'int32');
+  const classes = config.numClasses ? tf.tensor1d(Array.from({ length: batch }, (_, i) => (i % 2 ? config.numClasses! : 3 + i)), 'int32') : undefined;
+  const toFree: tf.Tensor[] = [x, target, t];
+  if (classes) toFree.push(classes);
+  try {
+    const vars = [...model.params.entries()];
+    const names = vars.map(([k]) => k);
+    const params = await Promise.all(vars.map(([, v]) => v.data() as Promise<Float32Array>));
+    const out = tf.tidy(() => model.apply(x, t, classes));
+    toFree.push(out);
+    const { value, grads } = tf.variableGrads(
+      () => tf.mean(tf.square(tf.sub(model.apply(x, t, classes), target))) as tf.Scalar, vars.map(([, v]) => v));
+    toFree.push(value, ...Object.values(grads));
+    return {
+      names, params,
+      out: (await out.data()) as Float32Array,
+      loss: (await value.data())[0],
+      grads: await Promise.all(vars.map(([, v]) => grads[v.name].data() as Promise<Float32Array>)),
+    };
+  } finally {
+    tf.dispose(toFree);
+    model.dispose();
+  }
+}
+
+export interface UNetComparison {
+  params: number;
+  forward: { abs: number; rel: number };
+  lossRel: number;
+  worstGrad: { name: string; abs: number; rel: number };
+  /** Parameters whose initial values differ, and gradients over `tol` (both must be empty). */
+  differentInit: string[];
+  overTolerance: string[];
+  allGradsZero: boolean;
+}
+
+export function compareUNetRuns(got: UNetRun, want: UNetRun, tol = 1e-4): UNetComparison {
+  const differentInit = got.names.filter((n, i) => n !== want.names[i] || errors(got.params[i], want.params[i]).abs !== 0);
+  let worstGrad = { name: '', abs: 0, rel: 0 };
+  const overTolerance: string[] = [];
+  got.grads.forEach((g, i) => {
+    const e = errors(g, want.grads[i]);
+    if (e.rel > worstGrad.rel) worstGrad = { name: got.names[i], ...e };
+    if (!(e.rel <= tol)) overTolerance.push(`${got.names[i]}: ${e.rel.toExponential(2)}`);
+  });
+  return {
+    params: want.params.reduce((s, p) => s + p.length, 0),
+    forward: errors(got.out, want.out),
+    lossRel: Math.abs(got.loss - want.loss) / Math.abs(want.loss),
+    worstGrad, differentInit, overTolerance,
+    allGradsZero: !want.grads.some((g) => g.some((v) => v !== 0)),
+  };
+}
