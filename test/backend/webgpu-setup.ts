@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { BackendUnavailableError } from '../../lib/errors';
-import { registerCpuKernels } from '../../lib/backend/cpu-kernels';
+import { cpuOriginals, registerCpuKernels } from '../../lib/backend/cpu-kernels';
 import { silenceCpuBanner } from '../../lib/backend/loaders';
 import type { GpuDevice } from '../../lib/backend/kernels/webgpu/program';
 
@@ -122,5 +122,23 @@ export function countDispatches<T>(f: () => T): { result: T; dispatches: number 
     return { result: f(), dispatches };
   } finally {
     proto.dispatchWorkgroups = original;
+  }
+}
+
+/**
+ * Run `f` with tfjs' OWN cpu kernel `name` (lib/backend/cpu-kernels replaces a few with faster course versions; an
+ * independent reference must be tfjs' original), then put the course's back.
+ */
+export async function withTfjsCpuKernel<T>(name: string, f: () => Promise<T>): Promise<T> {
+  registerCpuKernels();
+  const original = cpuOriginals.get(name);
+  if (!original) throw new Error(`test set-up: no tfjs original of cpu kernel ${name}`);
+  tf.unregisterKernel(name, 'cpu');
+  tf.registerKernel(original);
+  try {
+    return await f();
+  } finally {
+    tf.unregisterKernel(name, 'cpu');
+    registerCpuKernels();
   }
 }

@@ -5,14 +5,16 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { adamUpdateConfig, gradControlConfig } from './adam';
+import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
 
 export {
   ADAM_UPDATE_KERNEL, GRAD_CONTROL_KERNEL, adamAttrs, adamUpdate, adamUpdateComposite, fusedAdamAvailable, gradientControl,
   gradientControlComposite, type AdamHyper, type AdamUpdateResult,
 } from './adam';
+export { chooseSplitK, MIN_STEPS_PER_SLICE, setSplitK, TARGET_WORKGROUPS, type SplitK } from './conv2d-backprop-filter';
 
 /** Every course kernel for 'webgpu'. Registering one replaces tfjs' own kernel of that name (if any). */
-export const webgpuKernelConfigs: tf.KernelConfig[] = [adamUpdateConfig, gradControlConfig];
+export const webgpuKernelConfigs: tf.KernelConfig[] = [adamUpdateConfig, gradControlConfig, conv2dBackpropFilterConfig];
 
 const originals = new Map<string, tf.KernelConfig | undefined>();
 
