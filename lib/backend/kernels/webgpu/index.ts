@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { adamUpdateConfig, gradControlConfig } from './adam';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
+import { groupNormConfig, groupNormGradConfig } from './group-norm';
 
 export {
   ADAM_UPDATE_KERNEL, GRAD_CONTROL_KERNEL, adamAttrs, adamUpdate, adamUpdateComposite, fusedAdamAvailable, gradientControl,
@@ -14,7 +15,9 @@ export {
 export { chooseSplitK, MIN_STEPS_PER_SLICE, setSplitK, TARGET_WORKGROUPS, type SplitK } from './conv2d-backprop-filter';
 
 /** Every course kernel for 'webgpu'. Registering one replaces tfjs' own kernel of that name (if any). */
-export const webgpuKernelConfigs: tf.KernelConfig[] = [adamUpdateConfig, gradControlConfig, conv2dBackpropFilterConfig];
+export const webgpuKernelConfigs: tf.KernelConfig[] = [
+  adamUpdateConfig, gradControlConfig, conv2dBackpropFilterConfig, groupNormConfig, groupNormGradConfig,
+];
 
 const originals = new Map<string, tf.KernelConfig | undefined>();
 
