@@ -77,6 +77,10 @@ class FilterGemmProgram implements WebGPUProgram {
     var<workgroup> As : array<array<f32, ${TM}>, ${TK}>;
     var<workgroup> Bs : array<array<f32, ${TN}>, ${TK}>;
     var<workgroup> sliceShared : i32;
+    // per row kk of the current K step: where its image row/column starts (decoded once, not by every loading thread)
+    var<workgroup> rowBase : array<i32, ${TK}>;
+    var<workgroup> rowIH : array<i32, ${TK}>;
+    var<workgroup> rowIW : array<i32, ${TK}>;
 
     fn main() {
       let tx = i32(localId.x);
@@ -103,20 +107,24 @@ class FilterGemmProgram implements WebGPUProgram {
 
       var acc : array<array<f32, ${RN}>, ${RM}>;
       for (var k0 = kBegin; k0 < kEnd; k0 = k0 + ${TK}) {
+        for (var kk = tid; kk < ${TK}; kk = kk + ${THREADS}) {
+          let k = k0 + kk;
+          let ow = k % uniforms.OW;
+          let t = k / uniforms.OW;
+          let oh = t % uniforms.OH;
+          rowBase[kk] = (t / uniforms.OH) * uniforms.IH;
+          // rows past the slice's end get an origin no tap can reach: their A values load as 0
+          rowIH[kk] = select(-1073741824, oh * uniforms.sh - uniforms.padTop, k < kEnd);
+          rowIW[kk] = ow * uniforms.sw - uniforms.padLeft;
+        }
+        workgroupBarrier();
         for (var r = 0; r < ${aLoads}; r = r + 1) {
           let kk = tid / ${TM} + r * ${THREADS / TM};
-          let k = k0 + kk;
+          let ih = rowIH[kk] + kh;
+          let iw = rowIW[kk] + kw;
           var a = 0.0;
-          if (mValid && k < kEnd) {
-            let ow = k % uniforms.OW;
-            let t = k / uniforms.OW;
-            let oh = t % uniforms.OH;
-            let b = t / uniforms.OH;
-            let ih = oh * uniforms.sh + kh - uniforms.padTop;
-            let iw = ow * uniforms.sw + kw - uniforms.padLeft;
-            if (ih >= 0 && ih < uniforms.IH && iw >= 0 && iw < uniforms.IW) {
-              a = x[((b * uniforms.IH + ih) * uniforms.IW + iw) * uniforms.Ci + ci];
-            }
+          if (mValid && ih >= 0 && ih < uniforms.IH && iw >= 0 && iw < uniforms.IW) {
+            a = x[((rowBase[kk] + ih) * uniforms.IW + iw) * uniforms.Ci + ci];
           }
           As[kk][tid % ${TM}] = a;
         }
