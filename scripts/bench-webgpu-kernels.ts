@@ -99,6 +99,14 @@ async function time(f: () => tf.Tensor[], k: number): Promise<{ ms: number; disp
   return { ms: median(runs), dispatches: counted.dispatches };
 }
 
+/** tf.profile of one call: the engine-level kernels it ran and their summed kernelMs (GPU time with timestamp queries). */
+async function profileKernels(f: () => tf.Tensor[]): Promise<{ kernels: string[]; kernelMs: number }> {
+  const info = await tf.profile(() => f());
+  const ms = await Promise.all(info.kernels.map((k) => Promise.resolve(k.kernelTimeMs as number | { error: string })));
+  tf.dispose(info.result as tf.Tensor[]);
+  return { kernels: info.kernels.map((k) => k.name), kernelMs: ms.reduce<number>((a, b) => a + (typeof b === 'number' ? b : 0), 0) };
+}
+
 function report(section: string, label: string, before: { ms: number; dispatches: number }, after: { ms: number; dispatches: number }, extra: Record<string, unknown> = {}): void {
   const f = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
   console.log(`${section.padEnd(5)} ${label.padEnd(44)} dispatches ${String(before.dispatches).padStart(5)} → ${String(after.dispatches).padEnd(5)}`
@@ -199,14 +207,18 @@ async function benchConv(model: DiffusionModel<ModelConfig>, name: string): Prom
       } as unknown as tf.NamedAttrMap) as tf.Tensor];
       unregisterWebGPUKernels();
       const before = await time(run, args.reps);
+      const profBefore = await profileKernels(run);
       const ref = run()[0];
       registerWebGPUKernels();
       const after = await time(run, args.reps);
+      const profAfter = await profileKernels(run);
       const ours = run()[0];
       const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(ours, ref))).div(tf.max(tf.abs(ref))));
       const relErr = (await diff.data())[0];
       tf.dispose([x, dy, ref, ours, diff]);
-      report('conv', label, before, after, { relErrVsTfjs: relErr });
+      report('conv', label, { ...before, ...profBefore }, { ...after, ...profAfter }, { relErrVsTfjs: relErr });
+      console.log(`      tf.profile: ${profBefore.kernels.join(', ')} (${profBefore.kernelMs.toFixed(2)} kernel ms) → `
+        + `${profAfter.kernels.join(', ')} (${profAfter.kernelMs.toFixed(2)} kernel ms); max |ours − tfjs| / max |tfjs| = ${relErr.toExponential(1)}`);
     }
   }
 }

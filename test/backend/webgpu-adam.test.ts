@@ -1,10 +1,11 @@
 // The fused Adam update and the gradient control tensor on webgpu (Dawn; llvmpipe without a GPU) against the composite
 // on tfjs' cpu backend, and the composite against hand-computed numbers and against lib/train/adam.ts.
-// Run alone: npx mocha --no-config -r ts-node/register --timeout 600000 test/backend/webgpu-adam.test.ts
+// Run alone: DIFFUSION_WEBGPU_TESTS=1 npx mocha --no-config -r ts-node/register --timeout 600000 test/backend/webgpu-adam.test.ts
+// (scripts/test-webgpu.sh runs every webgpu test; in the whole suite they skip themselves)
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { expectClose } from './compare';
-import { countDispatches, errorStats, normals, runOn, startWebGPU } from './webgpu-setup';
+import { countDispatches, errorStats, normals, onlyInWebGPUProcess, runOn, startWebGPU } from './webgpu-setup';
 import {
   adamUpdate, adamUpdateComposite, gradientControl, gradientControlComposite, registerWebGPUKernels, type AdamHyper,
 } from '../../lib/backend/kernels/webgpu/index';
@@ -36,7 +37,8 @@ function step(c: Case, update: typeof adamUpdate, hyper: AdamHyper, control?: nu
 
 describe('webgpu course kernels: fused Adam', function () {
   this.timeout(600000);
-  before(async () => {
+  before(async function () {
+    onlyInWebGPUProcess(this);
     await startWebGPU();
     registerWebGPUKernels();
   });
@@ -151,7 +153,8 @@ describe('webgpu course kernels: fused Adam', function () {
 
 describe('webgpu course kernels: gradient control [norm, scale, ok]', function () {
   this.timeout(600000);
-  before(async () => {
+  before(async function () {
+    onlyInWebGPUProcess(this);
     await startWebGPU();
     registerWebGPUKernels();
   });

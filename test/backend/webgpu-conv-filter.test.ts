@@ -1,10 +1,11 @@
 // The course's Conv2DBackpropFilter for webgpu (tiled implicit GEMM, split-K) against tfjs' cpu backend (its own
 // kernel, not the course's faster cpu replacement).
-// Run alone: npx mocha --no-config -r ts-node/register --timeout 600000 test/backend/webgpu-conv-filter.test.ts
+// Run alone: DIFFUSION_WEBGPU_TESTS=1 npx mocha --no-config -r ts-node/register --timeout 600000 test/backend/webgpu-conv-filter.test.ts
+// (scripts/test-webgpu.sh runs every webgpu test; in the whole suite they skip themselves)
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { expectClose } from './compare';
-import { countDispatches, errorStats, normals, runOn, startWebGPU, withTfjsCpuKernel } from './webgpu-setup';
+import { countDispatches, errorStats, normals, onlyInWebGPUProcess, runOn, startWebGPU, withTfjsCpuKernel } from './webgpu-setup';
 import { chooseSplitK, registerWebGPUKernels, setSplitK } from '../../lib/backend/kernels/webgpu/index';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -49,7 +50,8 @@ const cases: Array<[string, Case]> = [
 describe('webgpu course kernels: Conv2DBackpropFilter (implicit GEMM, split-K)', function () {
   this.timeout(600000);
   let saved: ReturnType<typeof setSplitK> | undefined;
-  before(async () => {
+  before(async function () {
+    onlyInWebGPUProcess(this);
     await startWebGPU();
     registerWebGPUKernels();
   });

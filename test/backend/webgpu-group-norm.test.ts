@@ -1,10 +1,11 @@
 // Fused GroupNorm(+SiLU) on webgpu: lib/nn/group-norm.ts's groupNormOp (which picks the fused kernel once it is
 // registered for the backend) against groupNormComposite on tfjs' cpu backend — output, dx, dγ, dβ.
-// Run alone: npx mocha --no-config -r ts-node/register --timeout 600000 test/backend/webgpu-group-norm.test.ts
+// Run alone: DIFFUSION_WEBGPU_TESTS=1 npx mocha --no-config -r ts-node/register --timeout 600000 test/backend/webgpu-group-norm.test.ts
+// (scripts/test-webgpu.sh runs every webgpu test; in the whole suite they skip themselves)
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { expectClose } from './compare';
-import { countDispatches, errorStats, normals, runOn, startWebGPU } from './webgpu-setup';
+import { countDispatches, errorStats, normals, onlyInWebGPUProcess, runOn, startWebGPU } from './webgpu-setup';
 import { registerWebGPUKernels } from '../../lib/backend/kernels/webgpu/index';
 import { fusedGroupNormAvailable, groupNormComposite, groupNormOp } from '../../lib/nn/group-norm';
 
@@ -26,7 +27,8 @@ const valueAndGrads = (f: GN, shape: [number, number, number, number], seed: num
 
 describe('webgpu course kernels: fused GroupNorm (+ SiLU)', function () {
   this.timeout(600000);
-  before(async () => {
+  before(async function () {
+    onlyInWebGPUProcess(this);
     await startWebGPU();
     registerWebGPUKernels();
   });

@@ -5,8 +5,9 @@
  * default here (`backend=opengl`, compatibility feature level, EGL_PLATFORM=surfaceless). On a machine with a GPU set
  * DIFFUSION_DAWN_ARGS= (empty: Dawn's default, Vulkan) and DIFFUSION_WEBGPU_FEATURE_LEVEL=core.
  *
- * A webgpu test must run in its own mocha process, without test/hooks.ts (which selects one backend per process):
- *   npx mocha --no-config -r ts-node/register --timeout 600000 test/backend/webgpu-kernels.test.ts
+ * A webgpu test must run in its own mocha process, without test/hooks.ts (which selects one backend per process), and
+ * says so with DIFFUSION_WEBGPU_TESTS=1; inside the whole suite (npx mocha 'test/**\/*.test.ts') they skip themselves:
+ *   scripts/test-webgpu.sh   (= DIFFUSION_WEBGPU_TESTS=1 npx mocha --no-config -r ts-node/register 'test/backend/webgpu-*.test.ts')
  */
 import * as tf from '@tensorflow/tfjs';
 import { BackendUnavailableError } from '../../lib/errors';
@@ -15,6 +16,14 @@ import { silenceCpuBanner } from '../../lib/backend/loaders';
 import type { GpuDevice } from '../../lib/backend/kernels/webgpu/program';
 
 interface DawnModule { create(args: string[]): { requestAdapter(o?: object): Promise<unknown>; wgslLanguageFeatures?: unknown }; globals: object }
+
+/**
+ * Call first in a webgpu test file's top-level `before`: skips the file's tests unless this process was started for
+ * them (DIFFUSION_WEBGPU_TESTS=1), so that the suite's shared process never switches to webgpu under other tests.
+ */
+export function onlyInWebGPUProcess(ctx: Mocha.Context): void {
+  if (process.env.DIFFUSION_WEBGPU_TESTS !== '1') ctx.skip();
+}
 
 /** Validation / out-of-memory errors the device reported since start (WebGPU only logs them otherwise). */
 export const gpuErrors: string[] = [];
