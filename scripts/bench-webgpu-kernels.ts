@@ -1,5 +1,5 @@
 /**
- * node -r ts-node/register scripts/bench-webgpu-kernels.ts [--gpu] [--batches 64,256] [--only adam,clip,conv,gn]
+ * node -r ts-node/register scripts/bench-webgpu-kernels.ts [--gpu] [--batches 64,256] [--only adam,clip,conv,gn,step]
  *        [--models unet-cond-mnist,reference] [--reps N] [--json FILE] [--match TEXT]
  *
  * The course's WebGPU kernels (lib/backend/kernels/webgpu) against what tfjs-backend-webgpu 4.22 does without them, in
@@ -10,6 +10,8 @@
  *         gradientControl (the scale is then applied inside adamUpdate)
  *   conv  Conv2DBackpropFilter for every distinct conv layer of the U-Net, at each batch: tfjs' kernel vs the course's
  *   gn    GroupNorm+SiLU forward and gradient at every GroupNorm shape of the U-Net: composite vs fused
+ *   step  a whole training step (ε-MSE forward + gradients, global-norm clip, Adam) at each batch: tfjs' kernels with
+ *         lib/train/adam.ts vs the course's kernels with gradientControl + adamUpdate
  * --match TEXT keeps the conv/gn rows whose label contains TEXT (e.g. 'dw[3,3,32,32] s1').
  * Each figure: dispatches (counted at Dawn's encoder), and the wall time per call = (K calls back to back, then one
  * `await data()` of the last result) / K, median of 3 such runs after a warm-up call (compiles the pipelines).
@@ -32,7 +34,7 @@ import { groupNormComposite, groupNormOp } from '../lib/nn/group-norm';
 interface Args { gpu: boolean; batches: number[]; only: Set<string>; models: string[]; reps: number; json?: string; match?: string }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { gpu: false, batches: [64, 256], only: new Set(['adam', 'clip', 'conv', 'gn']), models: ['unet-cond-mnist', 'reference'], reps: 5 };
+  const a: Args = { gpu: false, batches: [64, 256], only: new Set(['adam', 'clip', 'conv', 'gn', 'step']), models: ['unet-cond-mnist', 'reference'], reps: 5 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => {
@@ -47,7 +49,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--reps') a.reps = Number(v());
     else if (k === '--json') a.json = v();
     else if (k === '--match') a.match = v();
-    else throw new InvalidArgumentError(`unknown option '${k}'; expected --gpu, --batches a,b, --only adam,clip,conv,gn, --models a,b, --reps N, --json FILE, --match TEXT`);
+    else throw new InvalidArgumentError(`unknown option '${k}'; expected --gpu, --batches a,b, --only adam,clip,conv,gn,step, --models a,b, --reps N, --json FILE, --match TEXT`);
   }
   if (a.batches.some((b) => !(Number.isInteger(b) && b > 0)) || !(a.reps >= 1)) throw new InvalidArgumentError('--batches and --reps must be positive integers');
   return a;
@@ -77,7 +79,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * Wall ms per call of `f` (which returns the tensors it made; all are disposed): a warm-up call, then 3 runs of K calls
  * each completed by reading the last call's first output. Also the dispatches of one call.
  */
-async function time(f: () => tf.Tensor[], k: number): Promise<{ ms: number; dispatches: number }> {
+async function time(f: () => tf.Tensor[], k: number): Promise<{ ms: number; dispatches: number; byProgram: Record<string, number> }> {
   const warm = f();
   await warm[0].data();
   tf.dispose(warm);
@@ -96,7 +98,8 @@ async function time(f: () => tf.Tensor[], k: number): Promise<{ ms: number; disp
     runs.push((performance.now() - t0) / k);
     tf.dispose(last);
   }
-  return { ms: median(runs), dispatches: counted.dispatches };
+  const byProgram = Object.fromEntries([...counted.byProgram.entries()].sort((a, b) => b[1] - a[1]));
+  return { ms: median(runs), dispatches: counted.dispatches, byProgram };
 }
 
 /** tf.profile of one call: the engine-level kernels it ran and their summed kernelMs (GPU time with timestamp queries). */
@@ -250,6 +253,62 @@ async function benchGroupNorm(model: DiffusionModel<ModelConfig>, name: string):
   }
 }
 
+/** One training step: loss, gradients of every variable, clip by global norm 1, Adam (lr 1e-3). */
+async function benchStep(model: DiffusionModel<ModelConfig>, name: string): Promise<void> {
+  const c = model.config as { imageSize: number; channels: number; numClasses?: number };
+  const vars = model.params.variables();
+  for (const batch of args.batches) {
+    const x = tf.randomNormal([batch, c.imageSize, c.imageSize, c.channels], 0, 1, 'float32', 7);
+    const noise = tf.randomNormal(x.shape, 0, 1, 'float32', 8);
+    const t = tf.tensor1d(Array.from({ length: batch }, (_, i) => (i * 37) % 1000), 'int32');
+    const classes = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % ((c.numClasses ?? 0) + 1)), 'int32');
+    const loss = () => tf.mean(tf.square(tf.sub(model.apply(x, t, c.numClasses ? classes : undefined), noise))) as tf.Scalar;
+    const gradsOf = () => {
+      const { value, grads } = tf.variableGrads(loss, vars);
+      return { value, grads: vars.map((v) => grads[v.name]) };
+    };
+    const k = Math.max(1, Math.floor(args.reps / 2));
+    // before: tfjs' kernels; clip as clipByGlobalNorm computes it (without its read); lib/train/adam.ts
+    unregisterWebGPUKernels();
+    const adam = new Adam(vars);
+    const before = await time(() => {
+      const { value, grads } = gradsOf();
+      tf.tidy(() => {
+        const ctrl = gradientControlComposite(grads, 1);
+        const scale = tf.slice(ctrl, [1], [1]);
+        adam.apply(grads.map((g) => tf.mul(g, scale)), 1e-3);
+      });
+      tf.dispose(grads);
+      return [value];
+    }, k);
+    adam.dispose();
+    // after: the course's kernels (conv filter gradient, GroupNorm), gradientControl and one adamUpdate per tensor
+    registerWebGPUKernels();
+    const m = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+    const v2 = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+    let step = 0;
+    const after = await time(() => {
+      const { value, grads } = gradsOf();
+      step += 1;
+      tf.tidy(() => {
+        const ctrl = gradientControl(grads, 1);
+        vars.forEach((theta, i) => {
+          const r = adamUpdate(theta, m[i], v2[i], grads[i], { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, step }, ctrl);
+          theta.assign(r.theta);
+          m[i].assign(r.m);
+          v2[i].assign(r.v);
+        });
+      });
+      tf.dispose(grads);
+      return [value];
+    }, k);
+    tf.dispose([...m, ...v2, x, noise, t, classes]);
+    report('step', `${name} B=${batch} training step`, before, after);
+    const top = (r: { byProgram: Record<string, number> }) => Object.entries(r.byProgram).slice(0, 12).map(([p, n]) => `${p} ${n}`).join(', ');
+    console.log(`      dispatches by program, before: ${top(before)}\n      after: ${top(after)}`);
+  }
+}
+
 async function main(): Promise<void> {
   await startWebGPU();
   registerWebGPUKernels();
@@ -263,6 +322,7 @@ async function main(): Promise<void> {
     if (args.only.has('clip')) await benchClip(model, name);
     if (args.only.has('conv')) await benchConv(model, name);
     if (args.only.has('gn')) await benchGroupNorm(model, name);
+    if (args.only.has('step')) await benchStep(model, name);
     model.dispose();
   }
   if (args.json) {

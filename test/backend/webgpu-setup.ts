@@ -117,20 +117,31 @@ export function normals(n: number, seed: number, scale = 1, shift = 0): Float32A
   return out;
 }
 
-/** The number of compute dispatches `f` records (every kernel's, tfjs' and ours: the patched Dawn encoder counts). */
-export function countDispatches<T>(f: () => T): { result: T; dispatches: number } {
-  const proto = (globalThis as unknown as { GPUComputePassEncoder: { prototype: { dispatchWorkgroups: Function } } })
+/**
+ * The number of compute dispatches `f` records (every kernel's, tfjs' and ours: the patched Dawn encoder counts), and
+ * how many per pipeline label (tfjs labels a pipeline with its program's class name, ours with the kernel's name).
+ */
+export function countDispatches<T>(f: () => T): { result: T; dispatches: number; byProgram: Map<string, number> } {
+  const proto = (globalThis as unknown as { GPUComputePassEncoder: { prototype: { dispatchWorkgroups: Function; setPipeline: Function } } })
     .GPUComputePassEncoder.prototype;
-  const original = proto.dispatchWorkgroups;
+  const { dispatchWorkgroups, setPipeline } = proto;
   let dispatches = 0;
+  let current = '?';
+  const byProgram = new Map<string, number>();
+  proto.setPipeline = function (this: unknown, p: { label?: string }) {
+    current = p?.label || '?';
+    return setPipeline.call(this, p);
+  };
   proto.dispatchWorkgroups = function (this: unknown, ...args: unknown[]) {
     dispatches++;
-    return original.apply(this, args);
+    byProgram.set(current, (byProgram.get(current) ?? 0) + 1);
+    return dispatchWorkgroups.apply(this, args);
   };
   try {
-    return { result: f(), dispatches };
+    return { result: f(), dispatches, byProgram };
   } finally {
-    proto.dispatchWorkgroups = original;
+    proto.dispatchWorkgroups = dispatchWorkgroups;
+    proto.setPipeline = setPipeline;
   }
 }
 
