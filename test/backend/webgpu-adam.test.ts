@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { expectClose } from './compare';
 import { countDispatches, errorStats, normals, onlyInWebGPUProcess, runOn, startWebGPU } from './webgpu-setup';
 import {
-  adamUpdate, adamUpdateComposite, gradientControl, gradientControlComposite, registerWebGPUKernels, type AdamHyper,
+  adamApply, adamUpdate, adamUpdateComposite, gradientControl, gradientControlComposite, readControl, registerWebGPUKernels,
+  type AdamHyper,
 } from '../../lib/backend/kernels/webgpu/index';
 import { Adam, clipByGlobalNorm } from '../../lib/train/adam';
 
@@ -80,6 +81,46 @@ describe('webgpu course kernels: fused Adam', function () {
     expect(Array.from(got)).to.deep.equal(Array.from(want));
     adam.dispose();
     tf.dispose([variable, ...grads]);
+  });
+
+  it('adamApply + gradientControl over 3 steps on webgpu equal lib/train/adam.ts with clipByGlobalNorm on cpu', async () => {
+    const shapes = [[3, 3, 2, 4], [4], [5, 6]];
+    const init = shapes.map((s, i) => normals(s.reduce((a, b) => a * b), 20 + i));
+    const gradAt = (stepNo: number) => shapes.map((s, i) => normals(s.reduce((a, b) => a * b), 40 + 10 * stepNo + i, stepNo === 1 ? 5 : 0.1));
+    // reference: today's trainer path (clip, then Adam), on cpu
+    await tf.setBackend('cpu');
+    const refVars = shapes.map((s, i) => tf.variable(tf.tensor(init[i], s)));
+    const adam = new Adam(refVars);
+    for (let n = 0; n < 3; n++) {
+      const g = gradAt(n).map((x, i) => tf.tensor(x, shapes[i]));
+      const clipped = clipByGlobalNorm(g, 1); // step 1's gradients are large: clipped
+      adam.apply(clipped.grads, 1e-2);
+      tf.dispose([...g, ...clipped.grads]);
+    }
+    const want = await Promise.all(refVars.map((v) => v.data()));
+    adam.dispose();
+    tf.dispose(refVars);
+    // the course kernels on webgpu: nothing read until the end
+    await tf.setBackend('webgpu');
+    const vars = shapes.map((s, i) => tf.variable(tf.tensor(init[i], s)));
+    const m = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+    const v = vars.map((x) => tf.variable(tf.zerosLike(x), false));
+    const before = tf.memory().numTensors;
+    let clippedOnce = false;
+    for (let n = 0; n < 3; n++) {
+      const g = gradAt(n).map((x, i) => tf.tensor(x, shapes[i]));
+      const control = gradientControl(g, 1);
+      adamApply(vars, m, v, g, { ...H, lr: 1e-2, step: n + 1 }, control);
+      const c = await readControl(control);
+      expect(c.ok).to.equal(true);
+      if (c.scale < 1) clippedOnce = true;
+      tf.dispose([...g, control]);
+    }
+    expect(clippedOnce).to.equal(true);
+    expect(tf.memory().numTensors).to.equal(before);
+    const got = await Promise.all(vars.map((x) => x.data()));
+    got.forEach((x, i) => expectClose(x, want[i], `θ${i}`, 1e-6, 1e-5));
+    tf.dispose([...vars, ...m, ...v]);
   });
 
   const cases: Array<[string, Case]> = [

@@ -109,6 +109,30 @@ export function adamUpdate(
   return { theta: t2, m: m2, v: v2 };
 }
 
+/**
+ * One Adam step over a model: adamUpdate for every variable, assigning θ′, m′, v′ to `variables`, `m`, `v` (the old
+ * values are released; nothing else stays allocated). On webgpu: one dispatch per variable.
+ */
+export function adamApply(
+  variables: tf.Variable[], m: tf.Variable[], v: tf.Variable[], grads: tf.Tensor[], hyper: AdamHyper, control?: tf.Tensor,
+): void {
+  if (m.length !== variables.length || v.length !== variables.length || grads.length !== variables.length) {
+    throw new ShapeMismatchError(`adamApply: ${variables.length} variables, ${m.length} m, ${v.length} v, ${grads.length} gradients`);
+  }
+  tf.tidy(() => variables.forEach((theta, i) => {
+    const r = adamUpdate(theta, m[i], v[i], grads[i], hyper, control);
+    theta.assign(r.theta);
+    m[i].assign(r.m);
+    v[i].assign(r.v);
+  }));
+}
+
+/** The numbers of a gradientControl tensor, read asynchronously (one 12-byte read). */
+export async function readControl(control: tf.Tensor): Promise<{ norm: number; scale: number; ok: boolean }> {
+  const [norm, scale, ok] = await control.data();
+  return { norm, scale, ok: ok > 0.5 };
+}
+
 /* ---------- WGSL ---------- */
 
 const WG = 256;

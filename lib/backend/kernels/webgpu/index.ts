@@ -9,8 +9,8 @@ import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
 import { groupNormConfig, groupNormGradConfig } from './group-norm';
 
 export {
-  ADAM_UPDATE_KERNEL, GRAD_CONTROL_KERNEL, adamAttrs, adamUpdate, adamUpdateComposite, fusedAdamAvailable, gradientControl,
-  gradientControlComposite, type AdamHyper, type AdamUpdateResult,
+  ADAM_UPDATE_KERNEL, GRAD_CONTROL_KERNEL, adamApply, adamAttrs, adamUpdate, adamUpdateComposite, fusedAdamAvailable,
+  gradientControl, gradientControlComposite, readControl, type AdamHyper, type AdamUpdateResult,
 } from './adam';
 export { chooseSplitK, MIN_STEPS_PER_SLICE, setSplitK, TARGET_WORKGROUPS, type SplitK } from './conv2d-backprop-filter';
 
