@@ -16,6 +16,9 @@
  * Each figure: dispatches (counted at Dawn's encoder), and the wall time per call = (K calls back to back, then one
  * `await data()` of the last result) / K, median of 3 such runs after a warm-up call (compiles the pipelines).
  *
+ * On a GPU machine without Node tooling, bundle it (run from the repository root, or any folder with configs/):
+ *   npx esbuild scripts/bench-webgpu-kernels.ts --bundle --platform=node --external:webgpu --outfile=bench-webgpu.js
+ *   node bench-webgpu.js --gpu --json bench-webgpu.json
  * Without --gpu, Dawn runs on Mesa llvmpipe (OpenGL backend, compatibility mode): CPU figures, for correctness and
  * dispatch counts, not GPU speed. --gpu: Dawn's default backend (Vulkan), core feature level and timestamp queries
  * (tf.profile's kernelMs is then GPU time); set VK_DRIVER_FILES to the NVIDIA ICD on the lent machines (docs: gpu.md).
@@ -64,7 +67,8 @@ if (args.gpu) {
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { countDispatches, startWebGPU } = require('../test/backend/webgpu-setup') as typeof import('../test/backend/webgpu-setup');
 
-const ROOT = path.resolve(__dirname, '..');
+// the repository root: this file's parent, or the working directory when it runs as a bundle elsewhere (GPU machines)
+const ROOT = fs.existsSync(path.resolve(__dirname, '..', 'configs')) ? path.resolve(__dirname, '..') : process.cwd();
 const results: Record<string, unknown>[] = [];
 
 function modelConfig(name: string): ModelConfig {
