@@ -1,13 +1,47 @@
 /**
- * The hook for the course's own WGSL kernels on the webgpu backend: export each one's tfjs KernelConfig
- * (`{ kernelName, backendName: 'webgpu', kernelFunc }`) in this list. lib/backend/webgpu-kernels.ts registers every
- * entry after tfjs' own webgpu kernels (replacing a tfjs kernel of the same name, which it keeps for the tests),
- * before the backend is activated. A kernel runs its shader through `backend.runWebGPUProgram(program, …)`, so the
- * error guard (lib/backend/webgpu-guard.ts) covers it without further work.
- *
- * Empty on this branch: the kernels themselves (fused Adam, Conv2DBackpropFilter as implicit GEMM, GroupNorm+SiLU)
- * arrive from their own branch, one file per kernel family in this folder, each tested against the cpu backend.
+ * The course's kernels for tfjs' webgpu backend (@tensorflow/tfjs-backend-webgpu 4.22): fewer dispatches and less GPU
+ * time for a training step. Registering them is lib/backend's job (webgpuKernelConfigs); registerWebGPUKernels is the
+ * same for scripts and tests, and keeps tfjs' originals reachable for comparisons.
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
+import { adamUpdateConfig, gradControlConfig } from './adam';
+import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
+import { groupNormConfig, groupNormGradConfig } from './group-norm';
 
-export const webgpuKernelConfigs: readonly tf.KernelConfig[] = [];
+export {
+  ADAM_UPDATE_KERNEL, GRAD_CONTROL_KERNEL, adamApply, adamAttrs, adamUpdate, adamUpdateComposite, fusedAdamAvailable,
+  gradientControl, gradientControlComposite, readControl, type AdamHyper, type AdamUpdateResult,
+} from './adam';
+export { chooseSplitK, MIN_STEPS_PER_SLICE, setSplitK, TARGET_WORKGROUPS, type SplitK } from './conv2d-backprop-filter';
+
+/** Every course kernel for 'webgpu'. Registering one replaces tfjs' own kernel of that name (if any). */
+export const webgpuKernelConfigs: tf.KernelConfig[] = [
+  adamUpdateConfig, gradControlConfig, conv2dBackpropFilterConfig, groupNormConfig, groupNormGradConfig,
+];
+
+const originals = new Map<string, tf.KernelConfig | undefined>();
+
+/**
+ * Register webgpuKernelConfigs (idempotent), replacing tfjs' kernels of the same names without its "already registered"
+ * warning. Returns the names registered.
+ */
+export function registerWebGPUKernels(): string[] {
+  for (const config of webgpuKernelConfigs) {
+    const current = tf.getKernel(config.kernelName, 'webgpu');
+    if (current?.kernelFunc === config.kernelFunc) continue;
+    if (!originals.has(config.kernelName)) originals.set(config.kernelName, current);
+    if (current) tf.unregisterKernel(config.kernelName, 'webgpu');
+    tf.registerKernel(config);
+  }
+  return webgpuKernelConfigs.map((c) => c.kernelName);
+}
+
+/** Put tfjs' own kernels back (for a comparison in the same process); the course's are registered again later. */
+export function unregisterWebGPUKernels(): void {
+  for (const config of webgpuKernelConfigs) {
+    if (tf.getKernel(config.kernelName, 'webgpu')?.kernelFunc !== config.kernelFunc) continue;
+    tf.unregisterKernel(config.kernelName, 'webgpu');
+    const original = originals.get(config.kernelName);
+    if (original) tf.registerKernel(original);
+  }
+}
