@@ -1,7 +1,8 @@
 /**
  * The sampling loop every scheduler shares: seeded noise, one tf.tidy per step, the previous x disposed (tensor count
  * stays flat), a NaN/Inf check of each model output and new x, progress, trajectory snapshots. A generator yields after each
- * step, so the sync and async drivers run the same code.
+ * step, so the sync and async drivers run the same code. A scheduler may ask for a second model evaluation within a step
+ * (correctionTimestep/correct: Heun) and keep history between steps (reset: DPM-Solver++); model calls are counted.
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors';
@@ -83,6 +84,10 @@ function* sampleSteps(run: SamplerRun): Generator<void, SampleResult> {
   }
   let x = opts.initialNoise ? opts.initialNoise.clone() : tf.randomNormal(shape, 0, 1, 'float32', initSeed);
   const trajectory: TrajectoryPoint[] = [];
+  // a non-integer timestep (Karras σ samplers) reaches the model as float32; the course's time embeddings take any real t
+  const tAt = (t: number) => tf.fill([b], t, Number.isInteger(t) ? 'int32' : 'float32') as tf.Tensor1D;
+  const totalCalls = timesteps.reduce((n, t) => n + (scheduler.correctionTimestep?.(t) === undefined ? 1 : 2), 0);
+  let calls = 0;
   try {
     if (keep(0)) trajectory.push({ step: 0, t: timesteps[0], x });
     for (let i = 0; i < total; i++) {
@@ -90,12 +95,21 @@ function* sampleSteps(run: SamplerRun): Generator<void, SampleResult> {
       const noiseSeed = seeds.next(); // drawn every step so the noise of step i does not depend on earlier steps' needs
       const xIn = x;
       const { prevSample, predX0 } = tf.tidy(() => {
-        const out = denoise(xIn, tf.fill([b], t, 'int32') as tf.Tensor1D);
+        const out = denoise(xIn, tAt(t));
         const noise = scheduler.needsNoise(t) ? tf.randomNormal(shape, 0, 1, 'float32', noiseSeed) : undefined;
-        const res = scheduler.step(out, t, xIn, noise);
-        // one read-back checks the model output and the new x (x̂0 = (x − …)/√ᾱ can overflow on its own)
-        if (check && !allFinite(out, res.prevSample)) {
-          const what = allFinite(out) ? 'the sample' : 'model output';
+        let res = scheduler.step(out, t, xIn, noise);
+        calls++;
+        const outs = [out];
+        const t2 = scheduler.correctionTimestep?.(t);
+        if (t2 !== undefined && scheduler.correct) {
+          const out2 = denoise(res.prevSample, tAt(t2)); // Heun: the model again at the predictor
+          res = scheduler.correct(out2, t, xIn, res);
+          calls++;
+          outs.push(out2);
+        }
+        // one read-back checks the model output(s) and the new x (x̂0 = (x − …)/√ᾱ can overflow on its own)
+        if (check && !allFinite(...outs, res.prevSample)) {
+          const what = allFinite(...outs) ? 'the sample' : 'model output';
           throw new NonFiniteError(`${what} at step ${i + 1} of ${total} (t = ${t}) contains NaN or ±Infinity; stopping`);
         }
         return res;
@@ -104,10 +118,11 @@ function* sampleSteps(run: SamplerRun): Generator<void, SampleResult> {
       if (keep(i + 1)) trajectory.push({ step: i + 1, t: i + 1 < total ? timesteps[i + 1] : -1, x, predX0 });
       else predX0.dispose();
       if (!trajectory.some((p) => p.x === xIn)) xIn.dispose();
-      opts.onStep?.({ step: i + 1, total, t });
+      opts.onStep?.({ step: i + 1, total, t, calls, totalCalls });
       yield;
     }
   } catch (err) {
+    scheduler.reset?.();
     if (!trajectory.some((p) => p.x === x)) x.dispose();
     for (const p of trajectory) {
       p.x.dispose();
@@ -115,7 +130,7 @@ function* sampleSteps(run: SamplerRun): Generator<void, SampleResult> {
     }
     throw err;
   }
-  return { sample: x, trajectory, seed: seeds.seed, timesteps };
+  return { sample: x, trajectory, seed: seeds.seed, timesteps, modelCalls: calls };
 }
 
 /** Drains a step generator synchronously. */
