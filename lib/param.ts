@@ -19,7 +19,7 @@ export type Parameterisation = PredictionType | 'score';
 
 /**
  * A trained denoiser: the model's raw output in its predictionType (ε, x0 or v), shaped like x.
- * `t` is int32 [B] in [0, T); `classes` int32 [B] (the null class, e.g. 10, means "unconditional") when conditional.
+ * `t` is int32 [B] in [0, T) (float32 and fractional from the Karras-σ samplers: samplers/karras.ts); `classes` int32 [B] (the null class, e.g. 10, means "unconditional") when conditional.
  * (Defined here, upstream of losses and samplers; lib/samplers re-exports it.)
  */
 export type Denoiser = (x: tf.Tensor, t: tf.Tensor1D, classes?: tf.Tensor1D) => tf.Tensor;
