@@ -57,10 +57,10 @@ export class FiniteWatch {
   }
 
   /** Record the next step's tensors (may be called inside tf.tidy: the new count tensor is kept). */
-  record(first: tf.Tensor, second: tf.Tensor): void {
+  record(first: tf.Tensor | tf.Tensor[], second: tf.Tensor): void {
     const i = this.recorded;
     const next = tf.tidy(() => {
-      const a = finiteFlag(first);
+      const a = finiteFlag(...(Array.isArray(first) ? first : [first]));
       const both = tf.logicalAnd(a, finiteFlag(second));
       const ok = tf.stack([a, both]);
       // a step counts only while all steps before it counted, i.e. while the count still equals the step index

@@ -4,6 +4,8 @@
  *   ε  = (x_t − √ᾱ·x0) / √(1−ᾱ)          x0 = (x_t − √(1−ᾱ)·ε) / √ᾱ
  *   v  = √ᾱ·ε − √(1−ᾱ)·x0                 (Salimans & Ho 2022)   x0 = √ᾱ·x_t − √(1−ᾱ)·v,  ε = √(1−ᾱ)·x_t + √ᾱ·v
  *   score = ∇ log q(x_t) ≈ −ε / √(1−ᾱ)
+ * The noise level is a schedule timestep t (ᾱ = schedule.alphasCumprod[t]) or, for samplers that visit levels between the
+ * schedule's steps (Karras σ spacing), ᾱ itself: `{ alphaBar }` (ᾱ = 1/(1+σ²)).
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from './errors';
@@ -17,7 +19,7 @@ export type Parameterisation = PredictionType | 'score';
 
 /**
  * A trained denoiser: the model's raw output in its predictionType (ε, x0 or v), shaped like x.
- * `t` is int32 [B] in [0, T); `classes` int32 [B] (the null class, e.g. 10, means "unconditional") when conditional.
+ * `t` is int32 [B] in [0, T) (float32 and fractional from the Karras-σ samplers: samplers/karras.ts); `classes` int32 [B] (the null class, e.g. 10, means "unconditional") when conditional.
  * (Defined here, upstream of losses and samplers; lib/samplers re-exports it.)
  */
 export type Denoiser = (x: tf.Tensor, t: tf.Tensor1D, classes?: tf.Tensor1D) => tf.Tensor;
@@ -38,12 +40,25 @@ export function checkPredictionType(p: string): PredictionType {
   return p as PredictionType;
 }
 
-function ab(schedule: NoiseSchedule, t: Timesteps, xt: tf.Tensor) {
+/** A noise level: timesteps of the schedule, or ᾱ ∈ (0, 1) itself (shared by the whole batch). */
+export type NoiseLevel = Timesteps | { alphaBar: number };
+
+function isAlphaBar(t: NoiseLevel): t is { alphaBar: number } {
+  return typeof t === 'object' && !(t instanceof tf.Tensor) && 'alphaBar' in t;
+}
+
+/** √ᾱ and √(1−ᾱ) at the noise level, as tensors that broadcast against xt. */
+function ab(schedule: NoiseSchedule, t: NoiseLevel, xt: tf.Tensor) {
+  if (isAlphaBar(t)) {
+    const abar = t.alphaBar;
+    if (!(abar > 0 && abar < 1)) throw new InvalidArgumentError(`alphaBar must lie in (0, 1), got ${abar}`);
+    return { a: tf.scalar(Math.sqrt(abar)), s: tf.scalar(Math.sqrt(1 - abar)) };
+  }
   return { a: coef(schedule, 'sqrtAlphasCumprod', t, xt), s: coef(schedule, 'sqrtOneMinusAlphasCumprod', t, xt) };
 }
 
 /** x0 = (x_t − √(1−ᾱ)·ε) / √ᾱ */
-export function x0FromEpsilon(xt: tf.Tensor, eps: tf.Tensor, t: Timesteps, schedule: NoiseSchedule): tf.Tensor {
+export function x0FromEpsilon(xt: tf.Tensor, eps: tf.Tensor, t: NoiseLevel, schedule: NoiseSchedule): tf.Tensor {
   assertSameShape(xt, eps, 'x0FromEpsilon(xt, eps)');
   return tf.tidy(() => {
     const { a, s } = ab(schedule, t, xt);
@@ -52,7 +67,7 @@ export function x0FromEpsilon(xt: tf.Tensor, eps: tf.Tensor, t: Timesteps, sched
 }
 
 /** ε = (x_t − √ᾱ·x0) / √(1−ᾱ) */
-export function epsilonFromX0(xt: tf.Tensor, x0: tf.Tensor, t: Timesteps, schedule: NoiseSchedule): tf.Tensor {
+export function epsilonFromX0(xt: tf.Tensor, x0: tf.Tensor, t: NoiseLevel, schedule: NoiseSchedule): tf.Tensor {
   assertSameShape(xt, x0, 'epsilonFromX0(xt, x0)');
   return tf.tidy(() => {
     const { a, s } = ab(schedule, t, xt);
@@ -61,7 +76,7 @@ export function epsilonFromX0(xt: tf.Tensor, x0: tf.Tensor, t: Timesteps, schedu
 }
 
 /** v = √ᾱ·ε − √(1−ᾱ)·x0 (needs both; x_t only fixes the shapes and the batch of t). */
-export function vFromEpsilonX0(eps: tf.Tensor, x0: tf.Tensor, t: Timesteps, schedule: NoiseSchedule): tf.Tensor {
+export function vFromEpsilonX0(eps: tf.Tensor, x0: tf.Tensor, t: NoiseLevel, schedule: NoiseSchedule): tf.Tensor {
   assertSameShape(eps, x0, 'vFromEpsilonX0(eps, x0)');
   return tf.tidy(() => {
     const { a, s } = ab(schedule, t, x0);
@@ -70,7 +85,7 @@ export function vFromEpsilonX0(eps: tf.Tensor, x0: tf.Tensor, t: Timesteps, sche
 }
 
 /** x0 = √ᾱ·x_t − √(1−ᾱ)·v */
-export function x0FromV(xt: tf.Tensor, v: tf.Tensor, t: Timesteps, schedule: NoiseSchedule): tf.Tensor {
+export function x0FromV(xt: tf.Tensor, v: tf.Tensor, t: NoiseLevel, schedule: NoiseSchedule): tf.Tensor {
   assertSameShape(xt, v, 'x0FromV(xt, v)');
   return tf.tidy(() => {
     const { a, s } = ab(schedule, t, xt);
@@ -79,7 +94,7 @@ export function x0FromV(xt: tf.Tensor, v: tf.Tensor, t: Timesteps, schedule: Noi
 }
 
 /** ε = √(1−ᾱ)·x_t + √ᾱ·v */
-export function epsilonFromV(xt: tf.Tensor, v: tf.Tensor, t: Timesteps, schedule: NoiseSchedule): tf.Tensor {
+export function epsilonFromV(xt: tf.Tensor, v: tf.Tensor, t: NoiseLevel, schedule: NoiseSchedule): tf.Tensor {
   assertSameShape(xt, v, 'epsilonFromV(xt, v)');
   return tf.tidy(() => {
     const { a, s } = ab(schedule, t, xt);
@@ -88,13 +103,13 @@ export function epsilonFromV(xt: tf.Tensor, v: tf.Tensor, t: Timesteps, schedule
 }
 
 /** score = −ε / √(1−ᾱ) */
-export function scoreFromEpsilon(eps: tf.Tensor, t: Timesteps, schedule: NoiseSchedule): tf.Tensor {
-  return tf.tidy(() => tf.neg(tf.div(eps, coef(schedule, 'sqrtOneMinusAlphasCumprod', t, eps))));
+export function scoreFromEpsilon(eps: tf.Tensor, t: NoiseLevel, schedule: NoiseSchedule): tf.Tensor {
+  return tf.tidy(() => tf.neg(tf.div(eps, ab(schedule, t, eps).s)));
 }
 
 /** ε = −√(1−ᾱ)·score */
-export function epsilonFromScore(score: tf.Tensor, t: Timesteps, schedule: NoiseSchedule): tf.Tensor {
-  return tf.tidy(() => tf.neg(tf.mul(score, coef(schedule, 'sqrtOneMinusAlphasCumprod', t, score))));
+export function epsilonFromScore(score: tf.Tensor, t: NoiseLevel, schedule: NoiseSchedule): tf.Tensor {
+  return tf.tidy(() => tf.neg(tf.mul(score, ab(schedule, t, score).s)));
 }
 
 /** ε and x0 implied by a model output of any parameterisation (what every sampler step needs). */
@@ -102,7 +117,7 @@ export function toEpsilonAndX0(
   output: tf.Tensor,
   from: Parameterisation,
   xt: tf.Tensor,
-  t: Timesteps,
+  t: NoiseLevel,
   schedule: NoiseSchedule,
 ): { eps: tf.Tensor; x0: tf.Tensor } {
   assertSameShape(xt, output, `model output (${from}) vs x_t`);
@@ -130,7 +145,7 @@ export function convertPrediction(
   from: Parameterisation,
   to: Parameterisation,
   xt: tf.Tensor,
-  t: Timesteps,
+  t: NoiseLevel,
   schedule: NoiseSchedule,
 ): tf.Tensor {
   return tf.tidy(() => {

@@ -3,6 +3,8 @@
  * step, the previous x disposed (tensor count stays flat), a NaN/Inf check of each model output and new x that stays on
  * the device (lib/finite's FiniteWatch, read back every `checkEvery` steps and at the end, naming the first bad step),
  * progress, trajectory snapshots, and a yield to the event loop after every step (live progress in notebooks).
+ * A scheduler may ask for a second model evaluation within a step (correctionTimestep/correct: Heun) and keep history
+ * between steps (reset: DPM-Solver++); model calls are counted.
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors';
@@ -10,7 +12,7 @@ import { FiniteWatch, finiteFlag, type FirstNonFinite } from '../finite';
 import { seedStream } from '../random';
 import { checkGuidance, classTensor, guidanceInputs, guidedDenoiser, guidedOutput } from './guidance';
 import { isAsyncDenoiser } from './types';
-import type { SampleResult, SamplerModel, SamplerOptions, Scheduler, TrajectoryPoint } from './types';
+import type { SampleResult, SamplerModel, SamplerOptions, Scheduler, StepOutput, TrajectoryPoint } from './types';
 
 // Re-exported for the samplers that import it from here (langevin); its home is lib/random.ts.
 export { seedStream };
@@ -140,41 +142,63 @@ export async function runSampler(run: SamplerRun): Promise<SampleResult> {
   };
   let x = opts.initialNoise ? opts.initialNoise.clone() : tf.randomNormal(shape, 0, 1, 'float32', initSeed);
   const trajectory: TrajectoryPoint[] = [];
+  // a non-integer timestep (Karras σ samplers) reaches the model as float32; the course's time embeddings take any real t
+  const tAt = (t: number) => tf.fill([b], t, Number.isInteger(t) ? 'int32' : 'float32') as tf.Tensor1D;
+  const totalCalls = timesteps.reduce((n, t) => n + (scheduler.correctionTimestep?.(t) === undefined ? 1 : 2), 0);
+  let calls = 0;
   try {
     if (keep(0)) trajectory.push({ step: 0, t: timesteps[0], x });
     for (let i = 0; i < total; i++) {
       const t = timesteps[i];
       const noiseSeed = seeds.next(); // drawn every step so the noise of step i does not depend on earlier steps' needs
       const xIn = x;
-      const tT = tf.fill([b], t, 'int32') as tf.Tensor1D;
-      let out: tf.Tensor;
-      try {
-        out = await denoise(xIn, tT);
-      } finally {
-        tT.dispose();
-      }
-      let res;
+      const evaluate = async (xAt: tf.Tensor, tv: number): Promise<tf.Tensor> => {
+        const tT = tAt(tv);
+        try {
+          calls++;
+          return await denoise(xAt, tT);
+        } finally {
+          tT.dispose();
+        }
+      };
+      const out = await evaluate(xIn, t);
+      let res: StepOutput;
       try {
         res = tf.tidy(() => {
           const noise = scheduler.needsNoise(t) ? tf.randomNormal(shape, 0, 1, 'float32', noiseSeed) : undefined;
-          const r = scheduler.step(out, t, xIn, noise);
-          // checks the model output and the new x (x̂0 = (x − …)/√ᾱ can overflow on its own); nothing is read here
-          watch?.record(out, r.prevSample);
-          return r;
+          return scheduler.step(out, t, xIn, noise);
         });
-      } finally {
+      } catch (err) {
         out.dispose();
+        throw err;
+      }
+      const outs = [out];
+      try {
+        const t2 = scheduler.correctionTimestep?.(t);
+        if (t2 !== undefined && scheduler.correct) {
+          const predictor = res;
+          const out2 = await evaluate(predictor.prevSample, t2); // Heun: the model again at the predictor
+          outs.push(out2);
+          res = tf.tidy(() => scheduler.correct!(out2, t, xIn, predictor));
+          if (res.prevSample !== predictor.prevSample) predictor.prevSample.dispose();
+          if (res.predX0 !== predictor.predX0) predictor.predX0.dispose();
+        }
+        // checks the model output(s) and the new x (x̂0 = (x − …)/√ᾱ can overflow on its own); nothing is read here
+        watch?.record(outs, res.prevSample);
+      } finally {
+        tf.dispose(outs);
       }
       x = res.prevSample;
       if (keep(i + 1)) trajectory.push({ step: i + 1, t: i + 1 < total ? timesteps[i + 1] : -1, x, predX0: res.predX0 });
       else res.predX0.dispose();
       if (!trajectory.some((p) => p.x === xIn)) xIn.dispose();
-      opts.onStep?.({ step: i + 1, total, t });
+      opts.onStep?.({ step: i + 1, total, t, calls, totalCalls });
       if (watch?.due) await check();
       await nextTick();
     }
     if (watch?.unread) await check();
   } catch (err) {
+    scheduler.reset?.();
     if (!trajectory.some((p) => p.x === x)) x.dispose();
     for (const p of trajectory) {
       p.x.dispose();
@@ -184,5 +208,5 @@ export async function runSampler(run: SamplerRun): Promise<SampleResult> {
   } finally {
     watch?.dispose();
   }
-  return { sample: x, trajectory, seed: seeds.seed, timesteps };
+  return { sample: x, trajectory, seed: seeds.seed, timesteps, modelCalls: calls };
 }

@@ -33,6 +33,12 @@ export interface Progress {
   step: number;
   total: number;
   t: number;
+  /**
+   * Model calls so far and in the whole run (set by the scheduler loop; Heun calls the model twice in most steps, so
+   * calls ≠ steps). A guided call evaluates the network once on the doubled batch and counts as one call.
+   */
+  calls?: number;
+  totalCalls?: number;
 }
 
 /**
@@ -90,8 +96,10 @@ export interface SampleResult {
   trajectory: TrajectoryPoint[];
   /** The seed actually used (reuse it to reproduce the run). */
   seed: number;
-  /** The timesteps visited, in order (descending). */
+  /** The timesteps visited, in order (descending); fractional for the Karras-σ samplers (see karras.ts). */
   timesteps: number[];
+  /** Model calls made (set by the scheduler loop): = steps, except Heun's 2·steps − 1. */
+  modelCalls?: number;
 }
 
 /** One reverse step's result (the diffusers shape). */
@@ -100,12 +108,22 @@ export type StepOutput = {
   predX0: tf.Tensor;
 };
 
-/** A configured reverse-process stepper (DDPM, DDIM …). */
+/** A configured reverse-process stepper (DDPM, DDIM, DPM-Solver++, Euler, Heun …). */
 export interface Scheduler {
+  /** The model timesteps, one per step; a non-integer one is passed to the model as float32 (Karras σ samplers). */
   readonly timesteps: readonly number[];
   /** Whether step(…, t, …) uses fresh noise. */
   needsNoise(t: number): boolean;
   step(modelOutput: tf.Tensor, t: number, x: tf.Tensor, noise?: tf.Tensor): StepOutput;
+  /**
+   * Second-order correctors (Heun): the timestep of a second model evaluation in the step from t, at step()'s
+   * prevSample (the predictor); undefined for none. The loop then calls correct() with that output.
+   */
+  correctionTimestep?(t: number): number | undefined;
+  /** The corrected step from t, given step()'s result `first` and the model's output at (first.prevSample, correctionTimestep(t)). */
+  correct?(correctionOutput: tf.Tensor, t: number, x: tf.Tensor, first: StepOutput): StepOutput;
+  /** Multistep schedulers: forget (and dispose) the history of earlier steps; the loop calls it when a run stops early. */
+  reset?(): void;
 }
 
 /** Disposes a result's sample and every trajectory tensor (each once, even when shared). */

@@ -81,6 +81,29 @@ describe('math/param', () => {
     });
   });
 
+  it('takes a noise level as ᾱ itself ({ alphaBar }: levels between the schedule steps) with the same formulas', () => {
+    // one example at t = 600, given as the timestep and as its ᾱ; and a level between steps, by hand in float64
+    const x1 = tf.tensor2d([[0.3, -1.2]]);
+    const e1 = tf.tensor2d([[-0.7, 0.4]]);
+    const ab600 = s.alphasCumprod[600];
+    for (const to of ['x0', 'v', 'score'] as Parameterisation[]) {
+      const byT = values(() => convertPrediction(e1, 'epsilon', to, x1, 600, s));
+      expectClose(values(() => convertPrediction(e1, 'epsilon', to, x1, { alphaBar: ab600 }, s)), byT, 1e-6, 1e-6, to);
+    }
+    const a = 0.37; // ᾱ of no step: x0 = (x − √(1−ᾱ)ε)/√ᾱ, v = √ᾱ·ε − √(1−ᾱ)·x0
+    const x0 = [0.3, -1.2].map((x, i) => (x - Math.sqrt(1 - a) * [-0.7, 0.4][i]) / Math.sqrt(a));
+    expectClose(values(() => x0FromEpsilon(x1, e1, { alphaBar: a }, s)), x0, 1e-6, 1e-6, 'x0 at ᾱ = 0.37');
+    const v = [-0.7, 0.4].map((e, i) => Math.sqrt(a) * e - Math.sqrt(1 - a) * x0[i]);
+    expectClose(values(() => convertPrediction(e1, 'epsilon', 'v', x1, { alphaBar: a }, s)), v, 1e-6, 1e-6, 'v at ᾱ = 0.37');
+    expect(() => x0FromEpsilon(x1, e1, { alphaBar: 1 }, s)).to.throw(InvalidArgumentError, /alphaBar/);
+    expect(() => x0FromEpsilon(x1, e1, { alphaBar: NaN }, s)).to.throw(InvalidArgumentError, /alphaBar/);
+    expectNoLeak(() => {
+      const r = toEpsilonAndX0(e1, 'v', x1, { alphaBar: a }, s);
+      tf.dispose([r.eps, r.x0]);
+    });
+    tf.dispose([x1, e1]);
+  });
+
   it('rejects unknown types and shape mismatches', () => {
     const small = tf.zeros([5, 2]);
     expect(() => convertPrediction(eps, 'eps' as Parameterisation, 'x0', xt, ts, s)).to.throw(InvalidArgumentError, /unknown/);
