@@ -21,6 +21,7 @@ import {
   type GroupNormParams,
 } from '../nn/layers';
 import type { ParamStore } from '../nn/params';
+import { checkImages } from './baseline-common';
 import { countUnder, type SummaryRow } from './types';
 
 /** What follows each encoder conv: GroupNorm + SiLU, or LeakyReLU(slope) without normalisation. */
@@ -72,9 +73,7 @@ export function createConvEncoder(
 
 /** x [B, S, S, C] → [B, featureDim]. */
 export function convEncoder(p: ConvEncoderParams, x: tf.Tensor): tf.Tensor2D {
-  if (x.rank !== 4 || x.shape[1] !== p.imageSize || x.shape[2] !== p.imageSize || x.shape[3] !== p.channels) {
-    throw new ShapeMismatchError(`encoder: x must be [B, ${p.imageSize}, ${p.imageSize}, ${p.channels}], got [${x.shape}]`);
-  }
+  checkImages('encoder', x, p.imageSize, p.channels);
   return tf.tidy(() => {
     let h = x as tf.Tensor4D;
     p.convs.forEach((conv, i) => {

@@ -25,7 +25,7 @@ import { classEmbedding, type ClassEmbeddingParams } from '../nn/embedding';
 import { createDense, dense, type DenseParams } from '../nn/layers';
 import { fanInNormal, ParamStore } from '../nn/params';
 import { seedStream } from '../random';
-import { checkCount, checkLr, oneHotClasses, orderedGrads, type StepOptimizer } from './baseline-common';
+import { checkClasses, checkCount, checkLr, checkStepInputs, oneHotClasses, orderedGrads, type StepOptimizer } from './baseline-common';
 import {
   checkConvStack, convDecoder, type ConvDecoderParams, convEncoder, type ConvEncoderParams, createConvDecoder, createConvEncoder,
   decoderRows, encoderRows,
@@ -103,18 +103,15 @@ export class Gan {
   generate(z: tf.Tensor2D, classes?: tf.Tensor1D): tf.Tensor4D {
     const l = this.config.latentDim;
     if (z.rank !== 2 || z.shape[1] !== l) throw new ShapeMismatchError(`GAN generate: z must be [B, ${l}], got [${z.shape}]`);
-    const onehot = oneHotClasses('GAN generate', this.numClasses, z.shape[0], classes);
-    const out = tf.tidy(() => convDecoder(this.generator, onehot ? tf.concat([z, onehot], 1) : z));
-    onehot?.dispose();
-    return out;
+    return tf.tidy(() => {
+      const onehot = oneHotClasses('GAN generate', this.numClasses, z.shape[0], classes);
+      return convDecoder(this.generator, onehot ? tf.concat([z, onehot], 1) : z);
+    });
   }
 
   /** D's logits: x [B, S, S, C] (classes [B]; omitted → null class) → [B]; σ(logit) is the probability "real". */
   discriminate(x: tf.Tensor, classes?: tf.Tensor1D): tf.Tensor1D {
-    if (classes && !this.discClass) throw new InvalidArgumentError('GAN discriminate: classes given to an unconditional model (numClasses = 0)');
-    if (classes && (classes.rank !== 1 || classes.shape[0] !== x.shape[0])) {
-      throw new ShapeMismatchError(`GAN discriminate: classes must be [${x.shape[0]}], got [${classes.shape}]`);
-    }
+    checkClasses('GAN discriminate', this.numClasses, x.shape[0], classes);
     return tf.tidy(() => {
       const phi = convEncoder(this.disc, x);
       let logit = tf.reshape(dense(this.discOut, phi), [-1]) as tf.Tensor1D;
@@ -225,9 +222,7 @@ export function ganTrainStep(
   if (!Number.isInteger(opts.seed)) throw new InvalidArgumentError(`GAN step: seed must be an integer, got ${opts.seed}`);
   const { x, classes } = batch;
   const c = gan.config;
-  if (x.rank !== 4 || x.shape[1] !== c.imageSize || x.shape[2] !== c.imageSize || x.shape[3] !== c.channels) {
-    throw new ShapeMismatchError(`GAN step: x must be [B, ${c.imageSize}, ${c.imageSize}, ${c.channels}], got [${x.shape}]`);
-  }
+  checkStepInputs('GAN step', x, c.imageSize, c.channels, gan.numClasses, classes);
   const b = x.shape[0];
   const z = tf.randomNormal([b, gan.config.latentDim], 0, 1, 'float32', seedStream(opts.seed).next()) as tf.Tensor2D;
   const held: tf.Tensor[] = [z];

@@ -25,7 +25,7 @@ import { InvalidArgumentError, ShapeMismatchError } from '../errors';
 import { createDense, dense, type DenseParams } from '../nn/layers';
 import { ParamStore, zeros } from '../nn/params';
 import { seedStream } from '../random';
-import { checkCount, checkLr, oneHotClasses, orderedGrads, type StepOptimizer } from './baseline-common';
+import { checkCount, checkLr, checkStepInputs, oneHotClasses, orderedGrads, type StepOptimizer } from './baseline-common';
 import {
   checkConvStack, convDecoder, type ConvDecoderParams, convEncoder, type ConvEncoderParams, createConvDecoder, createConvEncoder,
   decoderRows, encoderRows,
@@ -106,13 +106,12 @@ export class Vae {
 
   /** q(z | x, y): x [B, S, S, C] (classes int32 [B]; omitted → null class) → μ and log σ², each [B, latentDim]. */
   encode(x: tf.Tensor, classes?: tf.Tensor1D): Posterior {
-    const b = x.shape[0];
-    const onehot = oneHotClasses('VAE encode', this.numClasses, b, classes);
+    // one tidy around everything: a bad x or bad classes throws with nothing left behind
     const out = tf.tidy(() => {
+      const onehot = oneHotClasses('VAE encode', this.numClasses, x.shape[0], classes);
       const h = convEncoder(this.encoder, x);
       return dense(this.head, onehot ? tf.concat([h, onehot], 1) : h);
     });
-    onehot?.dispose();
     const [mu, logvar] = tf.split(out, 2, 1) as tf.Tensor2D[];
     out.dispose();
     return { mu, logvar };
@@ -122,10 +121,10 @@ export class Vae {
   decode(z: tf.Tensor2D, classes?: tf.Tensor1D): tf.Tensor4D {
     const l = this.config.latentDim;
     if (z.rank !== 2 || z.shape[1] !== l) throw new ShapeMismatchError(`VAE decode: z must be [B, ${l}], got [${z.shape}]`);
-    const onehot = oneHotClasses('VAE decode', this.numClasses, z.shape[0], classes);
-    const out = tf.tidy(() => convDecoder(this.decoder, onehot ? tf.concat([z, onehot], 1) : z));
-    onehot?.dispose();
-    return out;
+    return tf.tidy(() => {
+      const onehot = oneHotClasses('VAE decode', this.numClasses, z.shape[0], classes);
+      return convDecoder(this.decoder, onehot ? tf.concat([z, onehot], 1) : z);
+    });
   }
 
   /** n images from the prior: z ~ N(0, I) drawn with `seed`, decoded to the mean (the usual picture; no pixel noise). */
@@ -266,11 +265,13 @@ export function vaeTrainStep(
   const beta = opts.beta ?? 1;
   if (!(beta >= 0 && Number.isFinite(beta))) throw new InvalidArgumentError(`VAE step: beta must be a finite number ≥ 0, got ${beta}`);
   if (!Number.isInteger(opts.seed)) throw new InvalidArgumentError(`VAE step: seed must be an integer, got ${opts.seed}`);
+  const c = vae.config;
+  checkStepInputs('VAE step', batch.x, c.imageSize, c.channels, vae.numClasses, batch.classes);
   const seeds = seedStream(opts.seed);
   const noiseSeed = seeds.next();
   const dqSeed = seeds.next();
   const levels = opts.levels ?? 256;
-  const x = opts.dequantize ?? true ? dequantize(batch.x, dqSeed, levels) : batch.x.clone();
+  const x = (opts.dequantize ?? true) ? dequantize(batch.x, dqSeed, levels) : batch.x.clone();
   let kept: Omit<VaeStepResult, 'loss'> | undefined;
   let result: { value: tf.Scalar; grads: tf.Tensor[] };
   try {
