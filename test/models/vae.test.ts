@@ -5,10 +5,10 @@ import {
   bitsPerDim, DEFAULT_LOG_SIGMA, dequantize, elbo, formatSummary, gaussianKl, gaussianNll, greyLevelWidth, NOTEBOOK_VAE,
   reparameterize, Vae, type VaeConfig, vaeTrainStep,
 } from '../../lib/models';
-import { orderedGrads, type StepOptimizer } from '../../lib/models/baseline-common';
+import { orderedGrads } from '../../lib/models/baseline-common';
 import { ParamStore, zeros } from '../../lib/nn/params';
 import { Adam } from '../../lib/train/adam';
-import { makeRng, normal } from '../../lib/random';
+import { images, maxAbsDiff, Recorder, withoutReads } from './baseline-helpers';
 
 // Tiny: 8×8 images, two levels (8 → 4 → 2), a 3-dim latent; every layer kind of the notebook's model.
 const TINY: VaeConfig = { kind: 'vae', imageSize: 8, channels: 1, widths: [4, 8], latentDim: 3, groups: 2, numClasses: 10, seed: 1 };
@@ -29,34 +29,6 @@ function expectedVaeParams(c: VaeConfig): number {
   ch = last;
   for (let i = levels - 1; i >= 0; i--) { const out = c.widths[Math.max(i - 1, 0)]; p += 2 * ch + conv(ch, out); ch = out; }
   return p + 2 * ch + conv(ch, c.channels) + 1; // + log s
-}
-
-/** A deterministic stand-in image batch in [−1, 1]. */
-function images(b: number, size: number, seed: number, channels = 1): tf.Tensor4D {
-  return tf.tidy(() => tf.tanh(tf.randomNormal([b, size, size, channels], 0, 1.5, 'float32', seed)));
-}
-
-const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
-
-/** An optimizer that records what a step hands it and changes nothing. */
-class Recorder implements StepOptimizer {
-  calls: { shapes: number[][]; lr: number }[] = [];
-  apply(grads: tf.Tensor[], lr: number): void {
-    this.calls.push({ shapes: grads.map((g) => g.shape.slice()), lr });
-  }
-}
-
-/** Runs f with every way of reading a tensor's values replaced by a throw (a step must build tensors only). */
-function withoutReads<T>(f: () => T): T {
-  const proto = tf.Tensor.prototype as unknown as Record<string, unknown>;
-  const names = ['dataSync', 'data', 'arraySync', 'array', 'bufferSync', 'buffer'];
-  const saved = names.map((n) => proto[n]);
-  names.forEach((n) => { proto[n] = () => { throw new Error(`read (${n}) inside a step`); }; });
-  try {
-    return f();
-  } finally {
-    names.forEach((n, i) => { proto[n] = saved[i]; });
-  }
 }
 
 describe('models: VAE (issue 14 baseline)', () => {
