@@ -7,6 +7,10 @@ import { UNet, type UNetConfig } from './unet';
 export * from './types';
 export { MlpDenoiser, type MlpConfig, validateMlpConfig } from './mlp';
 export { UNet, type UNetConfig, REFERENCE_UNET, validateUNetConfig } from './unet';
+// The baselines of issue 14 ("why diffusion?"): not denoisers, so not in ModelConfig / createModel.
+export * from './vae';
+export * from './gan';
+export { type StepOptimizer } from './baseline-common';
 
 export type ModelConfig = UNetConfig | MlpConfig;
 
