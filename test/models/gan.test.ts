@@ -244,12 +244,12 @@ describe('models: GAN (issue 14 baseline)', () => {
     m.dispose();
   });
 
-  it('a few alternating Adam steps on a toy batch change every parameter of both networks, without NaN', () => {
+  it('a few alternating Adam steps on a toy batch change every parameter of both networks, without NaN', async () => {
     for (const numClasses of [0, 10]) {
       const m = new Gan({ ...TINY, numClasses });
       const x = images(8, 8, 16);
       const cls = numClasses ? tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32') : undefined;
-      const start = m.params.snapshot();
+      const start = await m.params.snapshot();
       const optD = new Adam(m.discriminatorVariables(), GAN_ADAM);
       const optG = new Adam(m.generatorVariables(), GAN_ADAM);
       const before = tf.memory().numTensors;
@@ -261,7 +261,7 @@ describe('models: GAN (issue 14 baseline)', () => {
       }
       expect(tf.memory().numTensors).to.equal(before);
       expect(logs.flat().every(Number.isFinite), JSON.stringify(logs)).to.equal(true);
-      const end = m.params.snapshot();
+      const end = await m.params.snapshot();
       for (const [name, v0] of start) {
         if (name === 'discriminator.class.table') continue; // its null row gets no gradient: checked below
         const v1 = end.get(name)!;
