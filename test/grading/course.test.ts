@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeValue } from '../../lib/exercises/codec';
 import { compareValues } from '../../lib/exercises/compare';
 import { allSpecs } from '../../lib/exercises';
-import { callIsolated } from '../../lib/exercises/selfcheck';
+import { callIsolatedAsync } from '../../lib/exercises/call';
+import { readValue } from '../../lib/exercises/codec';
 import { loadGradingConfig, ruleFor } from '../../lib/grading/config';
 import { PreparedExercise, type SubmissionGrade } from '../../lib/grading/grade';
 import { extractExercises, readSubmission } from '../../lib/grading/extract';
@@ -26,22 +27,21 @@ describe('grading: the course exercises', function () {
   this.timeout(300000);
 
   for (const spec of specs) {
-    it(`${spec.id}: every known-wrong answer fails a graded check; cases are reproducible`, () => {
+    it(`${spec.id}: every known-wrong answer fails a graded check; cases are reproducible`, async () => {
       const before = tf.memory().numTensors;
-      const prep = new PreparedExercise(spec, ruleFor(config, spec.id), config.hiddenCases[spec.id]);
-      const again = new PreparedExercise(spec, ruleFor(config, spec.id), config.hiddenCases[spec.id]);
+      const prep = await PreparedExercise.prepare(spec, ruleFor(config, spec.id), config.hiddenCases[spec.id]);
+      const again = await PreparedExercise.prepare(spec, ruleFor(config, spec.id), config.hiddenCases[spec.id]);
       try {
         expect(prep.cases.some((c) => !c.hidden), 'public cases').to.equal(true); // hidden ones may all repeat public inputs
         prep.cases.forEach((c, i) => expect(JSON.stringify(c.encodedArgs), c.name).to.equal(JSON.stringify(again.cases[i].encodedArgs)));
         for (const [name, wrong] of Object.entries(spec.wrong)) {
-          const caught = prep.cases.some((c) => {
-            const out = callIsolated(wrong, c.args);
-            try {
-              return !out.ok || !compareValues(out.value, c.expected, spec.tolerance).ok;
-            } finally {
-              if (out.ok) disposeValue(out.value);
-            }
-          });
+          let caught = false;
+          for (const c of prep.cases) {
+            const out = await callIsolatedAsync(wrong, c.args);
+            const got = out.ok ? await readValue(out.value) : undefined;
+            if (out.ok) disposeValue(out.value);
+            if (!out.ok || !compareValues(got, c.expected, spec.tolerance).ok) caught = true;
+          }
           expect(caught, `known-wrong answer '${name}' passes every graded check`).to.equal(true);
         }
       } finally {
