@@ -1,9 +1,10 @@
 /**
  * npm run grade -- <submission.ipynb | folder> [more …] [--out dir] [--jobs N] [--notebook <name>] [--config dir]
- *                  [--time-limit seconds]
+ *                  [--time-limit seconds] [--unsafe-no-sandbox]
  *
  * Writes <out>/gradebook.csv, <out>/results.json and <out>/reports/<submission>.md (default out: ./grades).
- * Learner code runs in sandboxed child processes (lib/grading/sandbox.ts); see docs/grading.md.
+ * Learner code runs in bubblewrap sandboxes (lib/grading/sandbox.ts); where bubblewrap cannot run, the grader refuses
+ * unless --unsafe-no-sandbox is given. See docs/grading.md.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -24,10 +25,11 @@ export interface GradeArgs {
   notebook?: string;
   config: string;
   timeLimitS?: number;
+  unsafeNoSandbox: boolean;
 }
 
 export function parseArgs(argv: string[]): GradeArgs {
-  const a: GradeArgs = { inputs: [], out: 'grades', jobs: 2, config: path.join(ROOT, 'solutions', 'grading') };
+  const a: GradeArgs = { inputs: [], out: 'grades', jobs: 2, config: path.join(ROOT, 'solutions', 'grading'), unsafeNoSandbox: false };
   const args = new ArgList(argv);
   for (let flag = args.next(); flag !== undefined; flag = args.next()) {
     if (flag === '--out') a.out = args.value(flag);
@@ -35,6 +37,7 @@ export function parseArgs(argv: string[]): GradeArgs {
     else if (flag === '--notebook') a.notebook = args.value(flag);
     else if (flag === '--config') a.config = args.value(flag);
     else if (flag === '--time-limit') a.timeLimitS = Number(args.value(flag));
+    else if (flag === '--unsafe-no-sandbox') a.unsafeNoSandbox = true;
     else if (flag.startsWith('--')) throw new InvalidArgumentError(`unknown option ${flag}; see the usage in scripts/grade.ts`);
     else a.inputs.push(flag);
   }
@@ -90,6 +93,12 @@ async function main(): Promise<void> {
   const specs = allSpecs();
   const config = loadGradingConfig(args.config);
   for (const s of specs) if (!config.exercises[s.id]) console.warn(`note: ${s.id} has no entry in ${args.config}/points.json (default ${config.defaults.points} point)`);
+  if (path.resolve(args.config) === path.join(ROOT, 'solutions', 'grading')) {
+    console.warn(
+      'note: grading with the course\'s own solutions/grading, which is public: learners can compute its hidden cases. ' +
+        'Copy it to a private folder, change hiddenSeeds and hidden-cases.ts, and pass --config <folder>.',
+    );
+  }
   console.log(`grading ${submissions.length} submission(s) on ${specs.length} exercise(s) with ${args.jobs} job(s)`);
   const started = Date.now();
   const grades = await gradeSubmissions(submissions, {
@@ -98,12 +107,19 @@ async function main(): Promise<void> {
     jobs: args.jobs,
     notebook: args.notebook,
     limits: args.timeLimitS ? { timeLimitMs: args.timeLimitS * 1000 } : undefined,
+    sandboxMode: args.unsafeNoSandbox ? 'unsafe' : 'bwrap',
+    onSandbox: (summary) => console.log(`sandbox: ${summary}`),
     onProgress: (line) => console.log(line),
   });
   const out = writeOutputs(grades, args.out);
   for (const g of grades) console.log(`${g.name}: ${g.total} / ${g.maxTotal}${g.problem ? ` (${g.problem})` : ''}`);
   console.log(`gradebook: ${out.gradebook}\nreports:   ${path.dirname(out.reports[0] ?? path.join(args.out, 'reports', 'x'))}`);
   console.log(`graded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const broken = grades.flatMap((g) => g.exercises.filter((e) => e.reason.startsWith('grader problem')).map((e) => `${g.name} ${e.id}`));
+  if (broken.length > 0) {
+    console.error(`WARNING: ${broken.length} exercise(s) could not be graded because of the grader, not the learner (see their reports): ${broken.slice(0, 5).join(', ')}${broken.length > 5 ? ' …' : ''}`);
+    process.exitCode = 2;
+  }
 }
 
 if (require.main === module) {

@@ -84,6 +84,8 @@ export interface GradeOptions {
   sandboxMode?: SandboxMode;
   /** bwrap executable (tests: a missing one). */
   bwrap?: string;
+  /** false: no Node permission model inside the sandbox (tests of the operating-system wall alone). */
+  nodePermission?: boolean;
   /**
    * Key of the secret case order (default: config.orderKey, a digest of the instructor's files). Cases reach a child
    * shuffled with a seed derived from it, the submission and the exercise; the child never sees it, so position does
@@ -374,7 +376,7 @@ export async function gradeSubmissions(submissions: Submission[], opts: GradeOpt
   });
 
   const prepared = new Map<string, PreparedExercise>();
-  const sandbox = new Sandbox({ repoRoot: opts.repoRoot, mode: opts.sandboxMode ?? 'bwrap', bwrap: opts.bwrap });
+  const sandbox = new Sandbox({ repoRoot: opts.repoRoot, mode: opts.sandboxMode ?? 'bwrap', bwrap: opts.bwrap, nodePermission: opts.nodePermission });
   const probe = sandbox.probe(); // throws SandboxUnavailableError before anything runs
   opts.onSandbox?.(probe.summary);
   const ctx: GradeContext = { sandbox, orderKey: opts.orderKey ?? (config.orderKey || crypto.randomBytes(32).toString('hex')), views: new Map() };

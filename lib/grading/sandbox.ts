@@ -114,6 +114,11 @@ export interface SandboxOptions {
   mode?: SandboxMode;
   /** bwrap executable (default: found on PATH). */
   bwrap?: string;
+  /**
+   * false: leave Node's permission model out, to show what the operating-system wall stops on its own (tests and
+   * docs/grading.md). Never for real grading.
+   */
+  nodePermission?: boolean;
 }
 
 /** Node 20–22 spell it --experimental-permission; from Node 23.5 the permission model is stable as --permission. */
@@ -201,6 +206,7 @@ export class Sandbox {
   private readonly bootstrap: string;
   private readonly bwrap?: string;
   private readonly prlimit?: string;
+  private readonly nodePermission: boolean;
   /** Spawn bwrap as uid/gid 65534 (the grader is root); undefined: as the grader's own user. */
   private asNobody = false;
   private probed?: SandboxProbe;
@@ -213,6 +219,7 @@ export class Sandbox {
     this.packages = packageClosure(this.nodeModules, ['@tensorflow/tfjs']);
     this.bootstrap = bootstrapCode(this.libDir);
     this.prlimit = ['/usr/bin/prlimit', '/bin/prlimit'].find((f) => fs.existsSync(f));
+    this.nodePermission = opts.nodePermission ?? true;
     if (this.mode === 'bwrap') this.bwrap = opts.bwrap ?? which('bwrap');
   }
 
@@ -267,9 +274,10 @@ export class Sandbox {
     }
     if (!r.ok) fail(`bubblewrap failed to start a sandbox: ${r.why}`);
     const limits = this.prlimit ? 'memory, CPU, process, file-size and open-file limits (prlimit)' : 'no prlimit: only the wall-time, heap, output and tmpfs limits';
+    const inside = this.nodePermission ? "Node's permission model inside" : "WITHOUT Node's permission model (test setting)";
     this.probed = {
       mode: 'bwrap',
-      summary: `bubblewrap ${this.bwrapVersion()}: own user/PID/network/mount namespaces, uid ${NOBODY}, read-only /usr and tfjs, private /tmp; ${limits}; Node's permission model inside${note}`,
+      summary: `bubblewrap ${this.bwrapVersion()}: own user/PID/network/mount namespaces, uid ${NOBODY}, read-only /usr and tfjs, private /tmp; ${limits}; ${inside}${note}`,
     };
     return this.probed;
   }
@@ -320,9 +328,12 @@ export class Sandbox {
       const cpu = Math.ceil(limits.timeLimitMs / 1000) + 2;
       a.push(this.prlimit, `--data=${mb}`, `--cpu=${cpu}`, `--nproc=${MAX_PROCESSES}`, `--fsize=${limits.maxDiskBytes}`, `--nofile=${MAX_OPEN_FILES}`, '--core=0', '--');
     }
-    a.push(process.execPath, '--no-warnings', PERMISSION_FLAG);
-    if (this.mode === 'bwrap') a.push('--allow-fs-read=/course', '--allow-fs-read=/tmp', '--allow-fs-write=/tmp');
-    else a.push(`--allow-fs-read=${this.nodeModules}`);
+    a.push(process.execPath, '--no-warnings');
+    if (this.nodePermission) {
+      a.push(PERMISSION_FLAG);
+      if (this.mode === 'bwrap') a.push('--allow-fs-read=/course', '--allow-fs-read=/tmp', '--allow-fs-write=/tmp');
+      else a.push(`--allow-fs-read=${this.nodeModules}`);
+    }
     a.push(`--max-old-space-size=${limits.memoryMB}`, ...program);
     return a;
   }
