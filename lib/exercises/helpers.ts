@@ -44,7 +44,7 @@ export function topLevelNames(source: string): Set<string> {
       if (c.name) names.add(c.name.text);
       const nb = c.namedBindings;
       if (nb && ts.isNamespaceImport(nb)) names.add(nb.name.text);
-      else if (nb) nb.elements.forEach((e) => names.add(e.name.text));
+      else if (nb && ts.isNamedImports(nb)) nb.elements.forEach((e) => names.add(e.name.text));
     } else if (ts.isImportEqualsDeclaration(st)) names.add(st.name.text);
   }
   return names;
