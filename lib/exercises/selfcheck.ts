@@ -384,6 +384,11 @@ export async function selfCheckPassed(spec: ExerciseSpec, fn?: (...args: any[]) 
     notAttempted();
     return false;
   }
+  // The same throw on every case is one problem (a missing name, lib's answer …): say it once, without the formula hint.
+  if (results.length > 1 && results.every((r) => r.status === 'error' && r.message === results[0].message)) {
+    log(`✘ ${label}: every check ${results[0].message}`);
+    return false;
+  }
   for (const r of results) log(`${r.status === 'pass' ? '✔' : '✘'} ${r.name}: ${r.message}`);
   const failed = results.filter((r) => r.status !== 'pass').length;
   if (failed === 0) {
