@@ -1,6 +1,7 @@
 /**
  * npm run grade -- <submission.ipynb | folder> [more …] [--out dir] [--jobs N] [--notebook <name>] [--config dir]
  *                  [--time-limit seconds] [--unsafe-no-sandbox]
+ * npm run grade -- --print-sandbox        what isolates the learners' code here, and one run's command line
  *
  * Writes <out>/gradebook.csv, <out>/results.json and <out>/reports/<submission>.md (default out: ./grades).
  * Learner code runs in bubblewrap sandboxes (lib/grading/sandbox.ts); where bubblewrap cannot run, the grader refuses
@@ -15,6 +16,7 @@ import { allSpecs } from '../lib/exercises';
 import { loadGradingConfig } from '../lib/grading/config';
 import { gradeSubmissions, type Submission } from '../lib/grading/grade';
 import { writeOutputs } from '../lib/grading/report';
+import { Sandbox } from '../lib/grading/sandbox';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -26,6 +28,8 @@ export interface GradeArgs {
   config: string;
   timeLimitS?: number;
   unsafeNoSandbox: boolean;
+  /** Print what isolates the learners' code and the command line of one sandboxed run, then stop. */
+  printSandbox?: boolean;
 }
 
 export function parseArgs(argv: string[]): GradeArgs {
@@ -38,10 +42,11 @@ export function parseArgs(argv: string[]): GradeArgs {
     else if (flag === '--config') a.config = args.value(flag);
     else if (flag === '--time-limit') a.timeLimitS = Number(args.value(flag));
     else if (flag === '--unsafe-no-sandbox') a.unsafeNoSandbox = true;
+    else if (flag === '--print-sandbox') a.printSandbox = true;
     else if (flag.startsWith('--')) throw new InvalidArgumentError(`unknown option ${flag}; see the usage in scripts/grade.ts`);
     else a.inputs.push(flag);
   }
-  if (a.inputs.length === 0) throw new InvalidArgumentError('usage: npm run grade -- <submission.ipynb | folder> [--out dir] [--jobs N]');
+  if (a.inputs.length === 0 && !a.printSandbox) throw new InvalidArgumentError('usage: npm run grade -- <submission.ipynb | folder> [--out dir] [--jobs N]');
   if (!Number.isInteger(a.jobs) || a.jobs < 1) throw new InvalidArgumentError(`--jobs must be a positive integer, got ${a.jobs}`);
   if (a.timeLimitS !== undefined && !(a.timeLimitS > 0)) throw new InvalidArgumentError(`--time-limit must be > 0 seconds`);
   return a;
@@ -82,6 +87,11 @@ export function collectSubmissions(inputs: string[]): Submission[] {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.printSandbox) {
+    const sb = new Sandbox({ mode: args.unsafeNoSandbox ? 'unsafe' : 'bwrap' });
+    console.log(`sandbox: ${sb.probe().summary}\n\none run:\n${sb.describeCommand()}`);
+    return;
+  }
   // The reference runs here on the cpu backend, like the learners' code in the children (deterministic).
   const warn = console.warn;
   console.warn = () => undefined;

@@ -357,6 +357,15 @@ export class Sandbox {
     return { file, args, env: this.childEnv('/', this.nodeModules), cwd: '/', detached: true };
   }
 
+  /** The command line of one job, as a shell would show it (the `node -e` program elided), for the instructor. */
+  describeCommand(limits: SandboxLimits = DEFAULT_LIMITS): string {
+    const c = this.command(limits);
+    const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+    const args = c.args.map((a) => (a === this.bootstrap ? '<runner program>' : quote(a)));
+    const who = c.uid !== undefined ? `(as uid ${c.uid}) ` : '';
+    return `${who}${quote(c.file)} ${args.join(' ')}`;
+  }
+
   run(job: SandboxJob, limits: SandboxLimits = DEFAULT_LIMITS): Promise<SandboxResult> {
     return runJob(this, job, limits, this.command(limits));
   }
