@@ -143,13 +143,16 @@ function which(cmd: string): string | undefined {
   return undefined;
 }
 
-/** Packages that `roots` need (dependencies, peer and optional ones), as real paths by name. */
+/**
+ * Packages that `roots` need (dependencies, peer and optional ones), as real paths by name; type-only packages
+ * (@types/…) are left out. Each is one bind mount (about 0.4 ms each, measured: 68 of them cost ~30 ms per run).
+ */
 export function packageClosure(nodeModules: string, roots: string[]): Map<string, string> {
   const out = new Map<string, string>();
   const queue = [...roots];
   while (queue.length > 0) {
     const name = queue.shift()!;
-    if (out.has(name)) continue;
+    if (out.has(name) || name.startsWith('@types/')) continue;
     const dir = path.join(nodeModules, name);
     let pkg: { dependencies?: object; peerDependencies?: object; optionalDependencies?: object };
     try {
