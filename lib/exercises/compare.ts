@@ -15,9 +15,6 @@
 import { describeValue, isHostTensor, isTensor, isThenable, UnsupportedValue } from './codec';
 import type { Tolerance, Value } from './types';
 
-/** A Value whose tensors may already be read out (HostTensors, see readValue), or anything readValue returned. */
-export type HostValue = unknown;
-
 export interface Comparison {
   ok: boolean;
   /** One line: why it failed, or a short summary of the error when it passed. */
@@ -228,10 +225,10 @@ function compareAt(got: unknown, expected: unknown, tol: Tolerance, path: string
 }
 
 /**
- * Compare `got` (anything a learner's function returned) with the reference's `expected` Value.
- * Never throws for a wrong `got`; the reason is in `message`.
+ * Compare `got` (anything a learner's function returned) with the reference's `expected` Value, either possibly read
+ * out already (HostTensors from readValue). Never throws for a wrong `got`; the reason is in `message`.
  */
-export function compareValues(got: unknown, expected: Value | HostValue, tol: Tolerance, path = 'result'): Comparison {
+export function compareValues(got: unknown, expected: Value | unknown, tol: Tolerance, path = 'result'): Comparison {
   const stats: Stats = { maxAbs: 0, maxRel: 0, elements: 0 };
   try {
     compareAt(got, expected, tol, path, stats);

@@ -27,6 +27,7 @@ import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Readable, Writable } from 'stream';
+import { StringDecoder } from 'string_decoder';
 import { DiffusionError, InvalidArgumentError } from '../errors';
 import type { Json } from '../exercises/codec';
 import { transpile, SANDBOX_LIB } from './compile';
@@ -439,7 +440,8 @@ async function runJob(sb: Sandbox, job: SandboxJob, limits: SandboxLimits, cmd: 
 
   let output = '';
   let printed = 0;
-  let channel = '';
+  const outputText = new StringDecoder('utf8'); // a character split across chunks stays whole
+  const channel: Buffer[] = [];
   let channelBytes = 0;
   let killedFor: { phase: SandboxPhase; reason: string } | undefined;
   const child = spawn(cmd.file, cmd.args, {
@@ -456,7 +458,7 @@ async function runJob(sb: Sandbox, job: SandboxJob, limits: SandboxLimits, cmd: 
   };
   const onData = (chunk: Buffer) => {
     printed += chunk.length;
-    if (output.length < KEPT_OUTPUT_CHARS) output += chunk.toString('utf8').slice(0, KEPT_OUTPUT_CHARS - output.length);
+    if (output.length < KEPT_OUTPUT_CHARS) output += outputText.write(chunk).slice(0, KEPT_OUTPUT_CHARS - output.length);
     if (printed > limits.maxOutputBytes) stop('output', `printed more than ${Math.round(limits.maxOutputBytes / 1000)} kB of output`);
   };
   child.stdout!.on('data', onData);
@@ -465,7 +467,7 @@ async function runJob(sb: Sandbox, job: SandboxJob, limits: SandboxLimits, cmd: 
   results.on('data', (chunk: Buffer) => {
     channelBytes += chunk.length;
     if (channelBytes > maxChannelBytes) stop('output', 'sent back more result data than its cases can produce');
-    else channel += chunk.toString('utf8');
+    else channel.push(chunk);
   });
   results.on('error', () => undefined);
   const stdin = child.stdin as Writable;
@@ -493,7 +495,7 @@ async function runJob(sb: Sandbox, job: SandboxJob, limits: SandboxLimits, cmd: 
   let reason = '';
   let ready = false;
   let tampered: string | undefined;
-  const lines = channel.split('\n');
+  const lines = Buffer.concat(channel).toString('utf8').split('\n');
   if (lines[lines.length - 1] !== '') lines.pop(); // an unfinished last line (killed while writing)
   for (const line of lines) {
     if (line === '') continue;
