@@ -63,6 +63,8 @@ export async function main(): Promise<void> {
     });
     emit({ e: 'ready' });
 
+    // A promise the learner's code lets reject in the background must not end the run (a notebook would only print it).
+    process.on('unhandledRejection', () => undefined);
     const view = new LibView(input.libRoot, input.lib, require);
     let fn: unknown;
     try {

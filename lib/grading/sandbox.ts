@@ -214,6 +214,8 @@ export class Sandbox {
   /** Spawn bwrap as uid/gid 65534 (the grader is root); undefined: as the grader's own user. */
   private asNobody = false;
   private probed?: SandboxProbe;
+  /** Options of bubblewrap ≥ 0.8 / 0.6 that older versions lack (then left out, and the summary says so). */
+  private bwrapHas = { disableUserns: true, size: true };
 
   constructor(opts: SandboxOptions = {}) {
     this.repoRoot = opts.repoRoot ?? path.resolve(__dirname, '..', '..');
@@ -253,6 +255,8 @@ export class Sandbox {
     };
     if (process.platform !== 'linux') fail(`bubblewrap needs Linux (this is ${process.platform})`);
     if (!this.bwrap) fail('bwrap is not installed (not found on PATH)');
+    const help = spawnSync(this.bwrap!, ['--help'], { encoding: 'utf8' });
+    this.bwrapHas = { disableUserns: /--disable-userns/.test(help.stdout ?? ''), size: /--size/.test(help.stdout ?? '') };
     const tryAs = (nobody: boolean) => {
       this.asNobody = nobody;
       const args = [...this.bwrapArgs(DEFAULT_LIMITS), ...this.nodeArgs(DEFAULT_LIMITS, ['-e', 'process.stdout.write(JSON.stringify([process.pid, process.getuid()]))'])];
@@ -279,6 +283,11 @@ export class Sandbox {
     if (!r.ok) fail(`bubblewrap failed to start a sandbox: ${r.why}`);
     const limits = this.prlimit ? 'memory, CPU, process, file-size and open-file limits (prlimit)' : 'no prlimit: only the wall-time, heap, output and tmpfs limits';
     const inside = this.nodePermission ? "Node's permission model inside" : "WITHOUT Node's permission model (test setting)";
+    const old = [
+      ...(this.bwrapHas.disableUserns ? [] : ['nested user namespaces are not disabled (bwrap < 0.8)']),
+      ...(this.bwrapHas.size ? [] : ['/tmp is not size-limited (bwrap < 0.6; the file-size limit still applies)']),
+    ];
+    if (old.length > 0) note += `; ${old.join('; ')}`;
     this.probed = {
       mode: 'bwrap',
       summary: `bubblewrap ${this.bwrapVersion()}: own user/PID/network/mount namespaces, uid ${NOBODY}, read-only /usr and tfjs, private /tmp; ${limits}; ${inside}${note}`,
@@ -293,7 +302,7 @@ export class Sandbox {
 
   /** The bwrap options (namespaces, mounts, identity, environment) before the command. */
   private bwrapArgs(limits: SandboxLimits): string[] {
-    const a = ['--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session', '--cap-drop', 'ALL'];
+    const a = ['--unshare-all', '--unshare-user', ...(this.bwrapHas.disableUserns ? ['--disable-userns'] : []), '--die-with-parent', '--new-session', '--cap-drop', 'ALL'];
     a.push('--ro-bind', '/usr', '/usr');
     for (const d of ['/bin', '/lib', '/lib64', '/lib32', '/libx32', '/sbin']) {
       let st: fs.Stats;
@@ -311,7 +320,7 @@ export class Sandbox {
       a.push('--ro-bind', prefix, prefix);
     }
     for (const [name, real] of this.packages) a.push('--ro-bind', real, `/course/node_modules/${name}`);
-    a.push('--proc', '/proc', '--dev', '/dev', '--size', String(limits.maxDiskBytes), '--tmpfs', '/tmp');
+    a.push('--proc', '/proc', '--dev', '/dev', ...(this.bwrapHas.size ? ['--size', String(limits.maxDiskBytes)] : []), '--tmpfs', '/tmp');
     a.push('--uid', String(NOBODY), '--gid', String(NOBODY), '--hostname', 'sandbox', '--chdir', '/tmp', '--clearenv');
     for (const [k, v] of Object.entries(this.childEnv('/tmp', '/course/node_modules'))) a.push('--setenv', k, v);
     a.push('--');

@@ -322,7 +322,13 @@ ${killDecoy(host)}`)]),
         'helper-cells.ipynb': notebook(HELPER_CELLS),
         'const-elsewhere.ipynb': notebook(CONST_ELSEWHERE),
         'allowed-helper.ipynb': notebook([ALLOWED_HELPER]),
+        'stray-rejection.ipynb': notebook([CFG_CELL.replace('function cfg_combine', "Promise.reject(new Error('left unhandled'));\nfunction cfg_combine")]),
       });
+    });
+
+    it('a promise left to reject in the background does not cost a correct answer its points', () => {
+      const e = r.ex('stray-rejection.ipynb', 'test-cfg');
+      expect(e.status, e.reason).to.equal('passed');
     });
 
     it('the batch completes and every victim scores full marks, each check passed', () => {
