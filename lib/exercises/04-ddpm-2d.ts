@@ -77,6 +77,8 @@ export const ancestralStepSpec: ExerciseSpec = {
   },
   reference: ancestralRef,
   tolerance: { atol: 1e-4, rtol: 1e-4 },
+  // ᾱ and β̃ from the betas are helpers here (the exercise is the step): NoiseSchedule may be imported, DDPMScheduler not
+  libAllowed: ['schedule'],
   hint: 'x_{t−1} = (x_t − β_t/√(1−ᾱ_t)·ε̂)/√α_t + σ_t·z with σ_t² = β̃_t = β_t(1−ᾱ_{t−1})/(1−ᾱ_t) (ᾱ_{−1} = 1, so no noise at t = 0).',
   wrong: {
     betaAsVariance: (x, e, t, b, z) => manualStep(x, e, t as number, nums(b), z, { sigma2: 'beta' }),

@@ -61,25 +61,36 @@ function groupNormRef(x: Value, groups: Value, gamma: Value, beta: Value): Value
   return groupNorm(p, x as tf.Tensor4D);
 }
 
-/** Normalization over other axes (the wrong answers): moments over `axes` of x reshaped to [B, H·W, G, C/G]. */
-function normalizeOver(x: Value, groups: Value, gamma: Value, beta: Value, axes: number[], useStd = true): Value {
+/**
+ * Normalization done differently (the wrong answers): moments over `axes` of x reshaped to [B, H·W, G, C/G], divided
+ * by √(variance + ε) ('std'), by variance + ε ('variance'), by √variance + ε ('epsOutside') or by √variance ('noEps').
+ */
+function normalizeOver(x: Value, groups: Value, gamma: Value, beta: Value, axes: number[], scaleBy: 'std' | 'variance' | 'epsOutside' | 'noEps' = 'std'): Value {
   const [b, h, w, c] = asT(x).shape;
   const g = groups as number;
   return tf.tidy(() => {
     const r = tf.reshape(asT(x), [b, h * w, g, c / g]);
     const { mean, variance } = tf.moments(r, axes, true);
-    const scale = useStd ? tf.rsqrt(tf.add(variance, 1e-5)) : tf.reciprocal(tf.add(variance, 1e-5));
+    const scale = {
+      std: () => tf.rsqrt(tf.add(variance, 1e-5)),
+      variance: () => tf.reciprocal(tf.add(variance, 1e-5)),
+      epsOutside: () => tf.reciprocal(tf.add(tf.sqrt(variance), 1e-5)),
+      noEps: () => tf.rsqrt(variance),
+    }[scaleBy]();
     const normed = tf.reshape(tf.mul(tf.sub(r, mean), scale), [b, h, w, c]);
     return tf.add(tf.mul(normed, asT(gamma)), asT(beta));
   });
 }
 
-function gnCase(name: string, shape: [number, number, number, number], groups: number, seed: number, offset = 0, scale = 1): CheckCase {
+/** x = offset + scale·N(0, 1), except that the channels of group `quietGroup` get `quietScale`. */
+function gnCase(name: string, shape: [number, number, number, number], groups: number, seed: number, offset = 0, scale = 1, quiet?: { group: number; scale: number }): CheckCase {
   const c = shape[3];
+  const per = c / groups;
+  const channelScale = Array.from({ length: c }, (_, k) => (quiet && Math.floor(k / per) === quiet.group ? quiet.scale : scale));
   return {
     name,
     args: [
-      tf.tidy(() => tf.add(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed), scale), offset)),
+      tf.tidy(() => tf.add(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed), tf.tensor1d(channelScale)), offset)),
       groups,
       tf.tidy(() => tf.add(tf.randomNormal([c], 0, 0.5, 'float32', seed + 1), 1)),
       tf.randomNormal([c], 0, 0.5, 'float32', seed + 2),
@@ -99,6 +110,8 @@ export const groupNormSpec: ExerciseSpec = {
       gnCase('values far from 0 (mean 5, std 3)', [2, 3, 3, 4], 2, s + 20, 5, 3),
       gnCase('1 group (= layer norm)', [2, 4, 4, 6], 1, s + 30),
       gnCase('one group per channel (= instance norm)', [3, 2, 2, 4], 4, s + 40, -2, 0.5),
+      // variance ≈ 1e-6 ≪ ε = 1e-5: only here does it matter where ε goes (√(var + ε), not √var + ε)
+      gnCase('a nearly constant group (variance ≪ ε)', [2, 3, 3, 6], 3, s + 50, 0, 1, { group: 1 + (Math.abs(seed) % 2), scale: 1e-3 }),
     ];
   },
   reference: groupNormRef,
@@ -107,7 +120,9 @@ export const groupNormSpec: ExerciseSpec = {
   wrong: {
     overTheBatchToo: (x, g, gm, bt) => normalizeOver(x, g, gm, bt, [0, 1, 3]),
     ignoresGroups: (x, g, gm, bt) => normalizeOver(x, 1, gm, bt, [1, 2, 3]),
-    dividesByVariance: (x, g, gm, bt) => normalizeOver(x, g, gm, bt, [1, 3], false),
+    dividesByVariance: (x, g, gm, bt) => normalizeOver(x, g, gm, bt, [1, 3], 'variance'),
+    epsOutsideSqrt: (x, g, gm, bt) => normalizeOver(x, g, gm, bt, [1, 3], 'epsOutside'),
+    noEpsilon: (x, g, gm, bt) => normalizeOver(x, g, gm, bt, [1, 3], 'noEps'),
   },
 };
 

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { DDIMScheduler } from '../samplers/ddim';
 import { spacedTimesteps } from '../samplers/timesteps';
+import { makeRng } from '../random';
 import { caseImages, caseSchedules, scheduleFromAlphasCumprod } from './01-forward-process';
 import type { CheckCase, ExerciseSpec, Value } from './types';
 
@@ -13,19 +14,38 @@ const nums = (v: Value) => v as number[];
 
 // ------------------------------------------------------------------------------------------------ 07-trailing-timesteps
 
+/** Whether some T − i·T/n (i = 0 … n−1) lies exactly halfway between integers (where rounding conventions differ). */
+function hasTie(T: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (((2 * i * T) % (2 * n)) === n) return true;
+  return false;
+}
+
+/** Two seeded (T, n) pairs without ties: T in 5 … 1500, n in 1 … min(T, 60). */
+function randomSpacings(seed: number): [number, number][] {
+  const rng = makeRng(seed * 104729 + 3);
+  const out: [number, number][] = [];
+  while (out.length < 2) {
+    const T = 5 + Math.floor(rng() * 1496);
+    const n = 1 + Math.floor(rng() * Math.min(T, 60));
+    if (!hasTie(T, n)) out.push([T, n]);
+  }
+  return out;
+}
+
 export const trailingTimestepsSpec: ExerciseSpec = {
   id: '07-trailing-timesteps',
   notebook: '07-sampling',
   functionName: 'trailingTimesteps',
   title: 'Which n of the T steps a short sampler visits',
   // (T, n) chosen so that T − i·T/n never ends in exactly .5: rounding conventions then cannot matter
-  cases(): CheckCase[] {
+  cases(seed: number): CheckCase[] {
     return [
       { name: 'T = 1000, n = 10', args: [1000, 10] },
       { name: 'T = 1000, n = 3 (T/n not an integer)', args: [1000, 3] },
       { name: 'T = 1000, n = 1 (one step from pure noise)', args: [1000, 1] },
       { name: 'T = 20, n = 20 (every step)', args: [20, 20] },
       { name: 'T = 10, n = 3', args: [10, 3] },
+      ...randomSpacings(seed).map(([T, n]) => ({ name: `T = ${T}, n = ${n}`, args: [T, n] as Value[] })),
     ];
   },
   reference: (T, n) => spacedTimesteps(T as number, n as number, 'trailing'),

@@ -1,5 +1,6 @@
 /**
- * Value <-> JSON, so that exercise arguments and results can cross a process boundary (the grader's child processes).
+ * Value <-> JSON, so that exercise arguments and results can cross a process boundary (the grader's child processes),
+ * and tensors -> HostTensor (their values read out of the backend), which is what comparisons work on.
  *
  * Encoding:
  *   tensor            -> { "__tensor": { "shape": [...], "dtype": "float32", "data": [...] } }   (flat, row-major)
@@ -9,6 +10,10 @@
  *                     -> { "__unsupported": "<description>" }, decoded to an UnsupportedValue so that the checker can
  *                        say what the learner returned instead of crashing.
  * Plain objects may not use the reserved keys above.
+ *
+ * Reading values: `await readValue(v)` reads every tensor with `await t.data()` (works on every backend, webgpu
+ * included, where dataSync of a computed tensor throws in Node); `readValueSync` uses dataSync (cpu/wasm only: the
+ * grader and its sandboxed children).
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors';
@@ -17,10 +22,24 @@ import type { Value } from './types';
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 const RESERVED = ['__tensor', '__number', '__unsupported'];
+const DTYPES = ['float32', 'int32', 'bool', 'string'];
 
 /** Stand-in for a returned thing that is not a Value (decoded from `__unsupported`). */
 export class UnsupportedValue {
   constructor(readonly description: string) {}
+}
+
+/** A tensor's shape, dtype and values, read out of the backend: no tensor memory, nothing to dispose. */
+export class HostTensor {
+  constructor(
+    readonly shape: number[],
+    readonly dtype: string,
+    readonly values: ArrayLike<number | string>,
+  ) {}
+
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
 }
 
 /** Duck-typed tensor test: works across tfjs copies and does not need tfjs loaded. */
@@ -30,10 +49,19 @@ export function isTensor(x: unknown): x is tf.Tensor {
   return Array.isArray(t.shape) && typeof t.dtype === 'string' && typeof t.dataSync === 'function';
 }
 
-function isPlainObject(x: unknown): x is Record<string, unknown> {
+export function isHostTensor(x: unknown): x is HostTensor {
+  return x instanceof HostTensor;
+}
+
+export function isPlainObject(x: unknown): x is Record<string, unknown> {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return false;
   const proto = Object.getPrototypeOf(x);
   return proto === Object.prototype || proto === null;
+}
+
+/** True for a Promise or anything else with a then method. */
+export function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof (x as { then?: unknown }).then === 'function';
 }
 
 /** A short human description of any JS value, for messages ("a float32 tensor of shape [2,3]", "undefined" …). */
@@ -41,7 +69,7 @@ export function describeValue(x: unknown): string {
   if (x === undefined) return 'undefined';
   if (x === null) return 'null';
   if (x instanceof UnsupportedValue) return x.description;
-  if (isTensor(x)) return `a ${x.dtype} tensor of shape [${x.shape.join(',')}]`;
+  if (isTensor(x) || isHostTensor(x)) return `a ${x.dtype} tensor of shape [${x.shape.join(',')}]`;
   if (typeof x === 'number') return `the number ${x}`;
   if (typeof x === 'boolean') return `the boolean ${x}`;
   if (typeof x === 'string') return `the string ${JSON.stringify(x.length > 40 ? x.slice(0, 40) + '…' : x)}`;
@@ -49,9 +77,7 @@ export function describeValue(x: unknown): string {
   if (typeof x === 'bigint') return `the bigint ${x}`;
   if (typeof x === 'symbol') return 'a symbol';
   if (Array.isArray(x)) return `an array of length ${x.length}`;
-  if (typeof (x as { then?: unknown }).then === 'function') {
-    return 'a Promise (the function must be synchronous: use dataSync()/arraySync(), not await)';
-  }
+  if (isThenable(x)) return 'a Promise';
   if (x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint8Array || x instanceof Float64Array) {
     return `a ${x.constructor.name} of length ${x.length} (return a plain number[] or a tensor)`;
   }
@@ -78,8 +104,8 @@ export interface EncodeOptions {
 }
 
 /**
- * Encode a Value as JSON-safe data. Reads tensors with dataSync (the tensor is not disposed).
- * Throws InvalidArgumentError for non-Values unless `lenient`.
+ * Encode a Value as JSON-safe data. Tensors are read with dataSync (cpu/wasm; the tensor is not disposed); HostTensors
+ * are encoded as tensors. Throws InvalidArgumentError for non-Values unless `lenient`.
  */
 export function encodeValue(v: unknown, opts: EncodeOptions = {}, path = 'value'): Json {
   const unsupported = (why: string): Json => {
@@ -89,10 +115,10 @@ export function encodeValue(v: unknown, opts: EncodeOptions = {}, path = 'value'
   if (v === null) return null;
   if (typeof v === 'number') return encodeNumber(v);
   if (typeof v === 'boolean' || typeof v === 'string') return v;
-  if (isTensor(v)) {
+  if (isTensor(v) || isHostTensor(v)) {
     let data: ArrayLike<number | string>;
     try {
-      data = v.dataSync() as ArrayLike<number | string>;
+      data = isHostTensor(v) ? v.values : (v.dataSync() as ArrayLike<number | string>);
     } catch (e) {
       return unsupported(`a tensor that cannot be read (${(e as Error).message})`);
     }
@@ -108,6 +134,7 @@ export function encodeValue(v: unknown, opts: EncodeOptions = {}, path = 'value'
     const out: { [k: string]: Json } = {};
     for (const [k, x] of Object.entries(v)) {
       if (RESERVED.includes(k)) {
+        if (opts.lenient) return { __unsupported: `an object with the reserved key ${k}` };
         throw new InvalidArgumentError(`codec: ${path} uses the reserved key ${k}; rename it (reserved: ${RESERVED.join(', ')})`);
       }
       out[k] = encodeValue(x, opts, `${path}.${k}`);
@@ -117,10 +144,15 @@ export function encodeValue(v: unknown, opts: EncodeOptions = {}, path = 'value'
   return unsupported(describeValue(v));
 }
 
-/** Decode what encodeValue produced. Creates tensors: the caller owns them (disposeValue). */
-export function decodeValue(j: Json, path = 'value'): Value {
+export interface DecodeOptions {
+  /** Decode tensors as HostTensors (no tfjs tensor is made: the grader compares learners' results this way). */
+  host?: boolean;
+}
+
+/** Decode what encodeValue produced. Tensors are tfjs tensors owned by the caller (disposeValue), or HostTensors. */
+export function decodeValue(j: Json, opts: DecodeOptions = {}, path = 'value'): Value {
   if (j === null || typeof j === 'number' || typeof j === 'boolean' || typeof j === 'string') return j;
-  if (Array.isArray(j)) return j.map((x, i) => decodeValue(x, `${path}[${i}]`));
+  if (Array.isArray(j)) return j.map((x, i) => decodeValue(x, opts, `${path}[${i}]`));
   if (typeof j !== 'object') throw new InvalidArgumentError(`codec: ${path} is not JSON data`);
   const keys = Object.keys(j);
   if (keys.length === 1 && keys[0] === '__number') return decodeNumberString(String(j.__number));
@@ -129,11 +161,12 @@ export function decodeValue(j: Json, path = 'value'): Value {
   }
   if (keys.length === 1 && keys[0] === '__tensor') {
     const t = j.__tensor as { shape?: unknown; dtype?: unknown; data?: unknown };
+    if (typeof t !== 'object' || t === null) throw new InvalidArgumentError(`codec: ${path}.__tensor must be an object`);
     if (!Array.isArray(t.shape) || !t.shape.every((s) => Number.isInteger(s) && (s as number) >= 0)) {
       throw new InvalidArgumentError(`codec: ${path}.__tensor.shape must be an array of non-negative integers`);
     }
-    if (!['float32', 'int32', 'bool', 'string', 'complex64'].includes(String(t.dtype)) || t.dtype === 'complex64') {
-      throw new InvalidArgumentError(`codec: ${path}.__tensor.dtype ${JSON.stringify(t.dtype)} is not one of float32, int32, bool, string`);
+    if (!DTYPES.includes(String(t.dtype))) {
+      throw new InvalidArgumentError(`codec: ${path}.__tensor.dtype ${JSON.stringify(t.dtype)} is not one of ${DTYPES.join(', ')}`);
     }
     const shape = t.shape as number[];
     const size = shape.reduce((a, b) => a * b, 1);
@@ -141,12 +174,20 @@ export function decodeValue(j: Json, path = 'value'): Value {
       throw new InvalidArgumentError(`codec: ${path}.__tensor.data must hold ${size} elements for shape [${shape.join(',')}]`);
     }
     const dtype = t.dtype as 'float32' | 'int32' | 'bool' | 'string';
-    if (dtype === 'string') return tf.tensor(t.data.map(String), shape, 'string');
+    if (dtype === 'string') {
+      const strings = t.data.map(String);
+      return opts.host ? (new HostTensor(shape, dtype, strings) as unknown as Value) : tf.tensor(strings, shape, 'string');
+    }
     const data = (t.data as Json[]).map((d) => (typeof d === 'string' ? decodeNumberString(d) : Number(d)));
+    if (opts.host) {
+      // The values as the backend would hold them (float32 rounding, int32 truncation), so that comparisons agree.
+      const typed = dtype === 'float32' ? Float32Array.from(data) : dtype === 'int32' ? Int32Array.from(data) : Uint8Array.from(data);
+      return new HostTensor(shape, dtype, typed) as unknown as Value;
+    }
     return tf.tensor(data, shape, dtype);
   }
   const out: { [k: string]: Value } = {};
-  for (const [k, x] of Object.entries(j)) out[k] = decodeValue(x, `${path}.${k}`);
+  for (const [k, x] of Object.entries(j)) out[k] = decodeValue(x, opts, `${path}.${k}`);
   return out;
 }
 
@@ -176,5 +217,55 @@ export function cloneArgs<T>(v: T): T {
     for (const [k, x] of Object.entries(v)) out[k] = cloneArgs(x);
     return out as T;
   }
+  return v;
+}
+
+/**
+ * The same value with every tensor replaced by a HostTensor of its values, read with `await t.data()` (any backend).
+ * Arrays and plain objects are copied; anything else (numbers, UnsupportedValue, a class instance …) is kept as it is.
+ * A tensor that cannot be read (disposed …) becomes an UnsupportedValue that says why.
+ */
+export async function readValue(v: unknown): Promise<unknown> {
+  if (isTensor(v)) {
+    try {
+      return new HostTensor([...v.shape], v.dtype, (await v.data()) as ArrayLike<number | string>);
+    } catch (e) {
+      return new UnsupportedValue(`a ${v.dtype} tensor that cannot be read (${(e as Error).message}; was it disposed?)`);
+    }
+  }
+  if (Array.isArray(v)) return Promise.all(v.map(readValue));
+  if (isPlainObject(v)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = await readValue(x);
+    return out;
+  }
+  return v;
+}
+
+/** readValue with dataSync: for the cpu/wasm backends only (the grader's process and its sandboxed children). */
+export function readValueSync(v: unknown): unknown {
+  if (isTensor(v)) {
+    try {
+      return new HostTensor([...v.shape], v.dtype, v.dataSync() as ArrayLike<number | string>);
+    } catch (e) {
+      return new UnsupportedValue(`a ${v.dtype} tensor that cannot be read (${(e as Error).message}; was it disposed?)`);
+    }
+  }
+  if (Array.isArray(v)) return v.map(readValueSync);
+  if (isPlainObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, readValueSync(x)]));
+  return v;
+}
+
+/** A tfjs tensor with a HostTensor's values (a fresh upload: readable on every backend). The caller disposes it. */
+export function toTensor(h: HostTensor): tf.Tensor {
+  if (h.dtype === 'string') return tf.tensor(Array.from(h.values, String), h.shape, 'string');
+  return tf.tensor(h.values as ArrayLike<number> as number[], h.shape, h.dtype as 'float32' | 'int32' | 'bool');
+}
+
+/** Replace HostTensors by fresh tfjs tensors (the caller disposes them); everything else copied as cloneArgs does. */
+export function toTensors<T>(v: T): T {
+  if (isHostTensor(v)) return toTensor(v) as T;
+  if (Array.isArray(v)) return v.map((x) => toTensors(x)) as T;
+  if (isPlainObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toTensors(x)])) as T;
   return v;
 }

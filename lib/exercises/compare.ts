@@ -9,9 +9,10 @@
  *   arithmetic); int32/bool results may come back as any numeric dtype with the same values; strings must be strings.
  * - arrays must have the same length; objects must have every expected key (extra keys are ignored);
  *   booleans, strings and null must be equal.
- * Reads tensors with dataSync and creates none, so it cannot leak.
+ * Works on HostTensors (values already read: `await readValue(x)` in notebooks, any backend); a raw tfjs tensor is read
+ * with dataSync, which only the cpu/wasm backends allow for computed tensors (the grader, tests). Creates no tensors.
  */
-import { describeValue, isTensor, UnsupportedValue } from './codec';
+import { describeValue, isHostTensor, isTensor, isThenable, UnsupportedValue } from './codec';
 import type { Tolerance, Value } from './types';
 
 export interface Comparison {
@@ -128,23 +129,30 @@ function compareNumbers(
 
 const NUMERIC = ['float32', 'int32', 'bool'];
 
-function readTensor(t: { dataSync(): unknown }, path: string, who: string): ArrayLike<number | string> {
+type AnyTensor = { shape: number[]; dtype: string };
+
+function isAnyTensor(x: unknown): x is AnyTensor {
+  return isTensor(x) || isHostTensor(x);
+}
+
+function readTensor(t: AnyTensor, path: string, who: string): ArrayLike<number | string> {
+  if (isHostTensor(t)) return t.values;
   try {
-    return t.dataSync() as ArrayLike<number | string>;
+    return (t as unknown as { dataSync(): ArrayLike<number | string> }).dataSync();
   } catch (e) {
     return fail(`${path}: ${who} tensor cannot be read (${(e as Error).message}; was it disposed?)`);
   }
 }
 
-function compareTensor(got: unknown, expected: Value & { shape: number[]; dtype: string }, tol: Tolerance, path: string, stats: Stats): void {
-  const exp = expected as unknown as { shape: number[]; dtype: string; dataSync(): unknown };
-  if (!isTensor(got)) {
+function compareTensor(got: unknown, exp: AnyTensor, tol: Tolerance, path: string, stats: Stats): void {
+  if (!isAnyTensor(got)) {
     const hint = Array.isArray(got) || typeof got === 'number' ? ' (wrap it with tf.tensor(...))' : '';
     fail(`${path}: expected a ${exp.dtype} tensor of shape ${formatShape(exp.shape)}, got ${describeValue(got)}${hint}`);
   }
   const shapeOk = got.shape.length === exp.shape.length && got.shape.every((s, i) => s === exp.shape[i]);
   if (!shapeOk) {
-    const sameSize = got.size === exp.shape.reduce((a, b) => a * b, 1);
+    const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+    const sameSize = size(got.shape) === size(exp.shape);
     fail(
       `${path}: shape: expected ${formatShape(exp.shape)}, got ${formatShape(got.shape)}` +
         (sameSize ? ' (same number of elements: a reshape/squeeze/expandDims is missing or extra?)' : ''),
@@ -177,13 +185,14 @@ function isNumberArray(x: unknown): x is number[] {
   return Array.isArray(x) && x.every((v) => typeof v === 'number');
 }
 
-function compareAt(got: unknown, expected: Value, tol: Tolerance, path: string, stats: Stats): void {
+function compareAt(got: unknown, expected: unknown, tol: Tolerance, path: string, stats: Stats): void {
   if (got instanceof UnsupportedValue) fail(`${path}: expected ${describeValue(expected)}, got ${got.description}`);
   if (got === undefined) fail(`${path}: got undefined (did the function forget to return?)`);
-  if (isTensor(expected)) return compareTensor(got, expected as Value & { shape: number[]; dtype: string }, tol, path, stats);
+  if (isThenable(got)) fail(`${path}: got a Promise that was not awaited`);
+  if (isAnyTensor(expected)) return compareTensor(got, expected, tol, path, stats);
   if (typeof expected === 'number') {
     if (typeof got !== 'number') {
-      const hint = isTensor(got) ? ' (read a scalar tensor with .dataSync()[0] or .arraySync())' : '';
+      const hint = isAnyTensor(got) ? ' (read a scalar tensor: (await t.data())[0], or t.dataSync()[0] on the cpu backend)' : '';
       fail(`${path}: expected a number, got ${describeValue(got)}${hint}`);
     }
     return compareNumbers([got], [expected], [], tol, path, stats);
@@ -194,7 +203,7 @@ function compareAt(got: unknown, expected: Value, tol: Tolerance, path: string, 
   }
   if (Array.isArray(expected)) {
     if (!Array.isArray(got)) {
-      const hint = isTensor(got) ? ' (convert with .arraySync())' : '';
+      const hint = isAnyTensor(got) ? ' (convert with await t.array(), or t.arraySync() on the cpu backend)' : '';
       fail(`${path}: expected an array of length ${expected.length}, got ${describeValue(got)}${hint}`);
     }
     if (got.length !== expected.length) fail(`${path}: expected an array of length ${expected.length}, got length ${got.length}`);
@@ -204,21 +213,22 @@ function compareAt(got: unknown, expected: Value, tol: Tolerance, path: string, 
     return;
   }
   // plain object
-  if (typeof got !== 'object' || got === null || Array.isArray(got) || isTensor(got)) {
+  if (typeof got !== 'object' || got === null || Array.isArray(got) || isAnyTensor(got)) {
     fail(`${path}: expected ${describeValue(expected)}, got ${describeValue(got)}`);
   }
   const g = got as Record<string, unknown>;
-  for (const [k, e] of Object.entries(expected)) {
-    if (!(k in g)) fail(`${path}: missing key '${k}' (expected keys {${Object.keys(expected).join(', ')}})`);
+  const exp = expected as Record<string, unknown>;
+  for (const [k, e] of Object.entries(exp)) {
+    if (!(k in g)) fail(`${path}: missing key '${k}' (expected keys {${Object.keys(exp).join(', ')}})`);
     compareAt(g[k], e, tol, `${path}.${k}`, stats);
   }
 }
 
 /**
- * Compare `got` (anything a learner's function returned) with the reference's `expected` Value.
- * Never throws for a wrong `got`; the reason is in `message`.
+ * Compare `got` (anything a learner's function returned) with the reference's `expected` Value, either possibly read
+ * out already (HostTensors from readValue). Never throws for a wrong `got`; the reason is in `message`.
  */
-export function compareValues(got: unknown, expected: Value, tol: Tolerance, path = 'result'): Comparison {
+export function compareValues(got: unknown, expected: Value | unknown, tol: Tolerance, path = 'result'): Comparison {
   const stats: Stats = { maxAbs: 0, maxRel: 0, elements: 0 };
   try {
     compareAt(got, expected, tol, path, stats);

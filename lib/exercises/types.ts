@@ -1,8 +1,10 @@
 /**
  * The contract between solution notebooks, learner notebooks, self-check cells and the grader.
  *
- * An exercise is ONE function that the learner writes in a marked code cell. The cell is self-contained:
- * it may import '@tensorflow/tfjs' and './lib/...' modules, and defines the function named `functionName`.
+ * An exercise is ONE function that the learner writes in a marked code cell. The cell is self-contained: it is graded
+ * alone, as if run in a fresh notebook with only `tf` defined (helpers it needs go in the same cell). It may import
+ * '@tensorflow/tfjs' and only the lib modules its spec allows (`libAllowed`, see policy.ts), and defines the function
+ * named `functionName`. The function may be async (e.g. to read a value with `await t.data()`): its result is awaited.
  * Arguments and results cross a process boundary when graded, so they are limited to `Value`s:
  * numbers, booleans, strings, tensors, and (nested) arrays / plain objects of those — never class instances
  * (pass e.g. `schedule.alphasCumprod` as a number[] instead of the schedule object).
@@ -12,7 +14,8 @@
  *   // BEGIN SOLUTION                  the lines between these two markers are replaced in notebooks/
  *   // END SOLUTION                    by: throw new Error('Exercise <id> is not implemented yet (TODO)')
  * and the cell's metadata carries { "tags": ["exercise"], "exercise": { "id": "<id>" } }.
- * The next code cell is the self-check:  selfCheck(<spec>, <learnerFunction>)  from './lib/exercises/selfcheck'.
+ * The next code cell is the self-check:  await selfCheck(<spec>)  from './lib/exercises/selfcheck', which checks the
+ * exercise cell's last run the way the grader will (see selfcheck.ts).
  */
 import type * as tf from '@tensorflow/tfjs';
 
@@ -55,4 +58,9 @@ export interface ExerciseSpec {
   hint: string;
   /** Known-wrong answers (off-by-one t, wrong sign, missing sqrt …) that the checks MUST reject. Tests assert they fail. */
   wrong: Record<string, (...args: Value[]) => Value>;
+  /**
+   * Lib modules the exercise cell may import as helpers, as keys under lib/ ('schedule'); default none. Never the module
+   * that holds the answer: the grader's lib view replaces every other lib module by a stub that throws (policy.ts).
+   */
+  libAllowed?: string[];
 }

@@ -1,21 +1,32 @@
 /**
- * Turn a learner's exercise cell (TypeScript) into a CommonJS module for the sandbox: transpile only (no type check,
- * like running the cell; syntax errors are reported), point `./lib/...` imports at the repository's lib, and export the
- * function the exercise asks for. Runs in the grader: transpiling untrusted text executes none of it.
+ * Turn a learner's exercise cell (TypeScript) into CommonJS code for the sandbox and the self-check: transpile only (no
+ * type check, like running the cell; syntax errors are reported), point `./lib/...` imports at a lib root (the sandbox's
+ * lib view), and export the function the exercise asks for. Transpiling untrusted text executes none of it.
  */
 import * as path from 'path';
-import * as ts from 'typescript';
+import type * as TS from 'typescript';
 
-export const COMPILER_OPTIONS: ts.CompilerOptions = {
-  module: ts.ModuleKind.CommonJS,
-  target: ts.ScriptTarget.ES2022,
-  esModuleInterop: true,
-};
+// TypeScript is loaded on first use: notebooks import this file (through the self-check) and rarely need it.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const typescript = (): typeof TS => require('typescript') as typeof TS;
+
+export function compilerOptions(): TS.CompilerOptions {
+  const ts = typescript();
+  return { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true };
+}
 
 /** Name under which the compiled cell exports the learner's function. */
 export const EXPORT_NAME = '__exercise_function__';
 
-export type CompiledCell = { ok: true; code: string } | { ok: false; error: string };
+/** Where lib is inside the sandbox (a virtual path: lib exists there only as the exercise's lib view). */
+export const SANDBOX_LIB = '/course/lib';
+
+// Not a discriminated union: tslab compiles lib without strictNullChecks (see callIsolated's CallOutcome).
+export interface CompiledCell {
+  ok: boolean;
+  code?: string;
+  error?: string;
+}
 
 /** './lib/x', '../lib/x', 'lib/x' as the notebooks write them (notebooks/lib is a link to lib). */
 const LIB_SPECIFIER = /^(?:\.\.?\/)+lib(\/.*)?$/;
@@ -24,13 +35,19 @@ export function rewriteLibImports(code: string, libDir: string): string {
   return code.replace(/require\((["'])([^"'\n]+)\1\)/g, (whole, _q: string, spec: string) => {
     const m = LIB_SPECIFIER.exec(spec);
     if (!m) return whole;
-    return `require(${JSON.stringify(path.join(libDir, m[1] ?? ''))})`;
+    return `require(${JSON.stringify(path.posix.join(libDir, m[1] ?? ''))})`;
   });
 }
 
-export function compileCell(source: string, functionName: string, libDir: string): CompiledCell {
+/** Transpile a module (lib's helpers for the sandbox's runner) to CommonJS. */
+export function transpile(source: string, fileName: string): string {
+  return typescript().transpileModule(source, { compilerOptions: compilerOptions(), fileName }).outputText;
+}
+
+export function compileCell(source: string, functionName: string, libDir: string = SANDBOX_LIB): CompiledCell {
   if (!/^[A-Za-z_$][\w$]*$/.test(functionName)) return { ok: false, error: `invalid function name ${JSON.stringify(functionName)}` };
-  const out = ts.transpileModule(source, { compilerOptions: COMPILER_OPTIONS, fileName: 'exercise.ts', reportDiagnostics: true });
+  const ts = typescript();
+  const out = ts.transpileModule(source, { compilerOptions: compilerOptions(), fileName: 'exercise.ts', reportDiagnostics: true });
   const errors = (out.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
   if (errors.length > 0) {
     const d = errors[0];

@@ -8,6 +8,7 @@
  * Graded cases of an exercise = its public cases (PUBLIC_SEED, what the self-check shows) + spec.cases(s) for every
  * hidden seed + hiddenCases[id](first hidden seed, or 1 when there is none).
  */
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { CorruptFileError } from '../errors';
@@ -26,6 +27,11 @@ export interface GradingConfig {
   defaults: ExerciseRule;
   exercises: Record<string, Partial<ExerciseRule>>;
   hiddenCases: HiddenCases;
+  /**
+   * A digest of the config files: the key of the secret case order (grade.ts caseOrder). As secret as the config is;
+   * the same config gives the same order, so grading twice gives identical reports.
+   */
+  orderKey: string;
 }
 
 export const DEFAULT_RULE: ExerciseRule = { points: 1, hiddenSeeds: [7001, 7002], timeLimitS: 60, memoryMB: 1024 };
@@ -54,7 +60,13 @@ function checkRule(r: Partial<ExerciseRule>, where: string): Partial<ExerciseRul
 
 /** Load points.json (+ hidden-cases.ts when present) from an instructor folder; a missing folder gives the defaults. */
 export function loadGradingConfig(dir: string): GradingConfig {
-  const config: GradingConfig = { defaults: { ...DEFAULT_RULE }, exercises: {}, hiddenCases: {} };
+  const config: GradingConfig = { defaults: { ...DEFAULT_RULE }, exercises: {}, hiddenCases: {}, orderKey: '' };
+  const digest = crypto.createHash('sha256').update('diffusion-course grading order v1\0');
+  for (const f of [POINTS_FILE, HIDDEN_CASES_FILE]) {
+    const file = path.join(dir, f);
+    digest.update(fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0)).update('\0');
+  }
+  config.orderKey = digest.digest('hex');
   const pointsFile = path.join(dir, POINTS_FILE);
   if (fs.existsSync(pointsFile)) {
     let raw: { defaults?: Partial<ExerciseRule>; exercises?: Record<string, Partial<ExerciseRule>> };

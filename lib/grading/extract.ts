@@ -19,6 +19,8 @@ export interface ExerciseCell {
 
 export interface Extraction {
   cells: Map<string, ExerciseCell>;
+  /** Every code cell's source, in file order (index: among all cells), for the helpers an exercise cell uses. */
+  codeCells: { cellIndex: number; source: string }[];
   /** Human notes: duplicated exercise cells etc. */
   notes: string[];
 }
@@ -37,7 +39,9 @@ export function exerciseIdOf(cell: { cell_type: string; metadata?: { exercise?: 
 export function extractExercises(nb: Notebook): Extraction {
   const cells = new Map<string, ExerciseCell>();
   const notes: string[] = [];
+  const codeCells: { cellIndex: number; source: string }[] = [];
   nb.cells.forEach((cell, i) => {
+    if (cell.cell_type === 'code') codeCells.push({ cellIndex: i, source: cellSource(cell) });
     const id = exerciseIdOf(cell);
     if (id === undefined) return;
     if (cells.has(id)) {
@@ -46,7 +50,7 @@ export function extractExercises(nb: Notebook): Extraction {
     }
     cells.set(id, { id, cellIndex: i, source: cellSource(cell) });
   });
-  return { cells, notes };
+  return { cells, codeCells, notes };
 }
 
 /** Read and parse a submission without modifying it; CorruptFileError says why it is not a notebook. */

@@ -53,6 +53,7 @@ export function submissionReport(g: SubmissionGrade): string {
     out.push(`## ${e.id}: ${e.title} — ${e.points} / ${e.maxPoints}`, '');
     out.push(`Function \`${e.functionName}\`: **${e.status}** — ${e.reason}`, '');
     if (e.imports?.length) out.push(`Imports: ${e.imports.map((m) => `\`${m}\``).join(', ')}`, '');
+    if (e.helpers?.length) out.push(`Helpers from other cells, graded with it: ${e.helpers.map((m) => `\`${m}\``).join(', ')}`, '');
     if (e.checks.length) {
       out.push('| check | result | details |', '|---|---|---|');
       for (const c of e.checks) {

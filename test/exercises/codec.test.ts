@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { cloneArgs, decodeValue, disposeValue, encodeValue, UnsupportedValue } from '../../lib/exercises/codec';
+import { cloneArgs, decodeValue, disposeValue, encodeValue, HostTensor, readValue, readValueSync, toTensor, UnsupportedValue } from '../../lib/exercises/codec';
 import { compareValues } from '../../lib/exercises/compare';
 import { InvalidArgumentError } from '../../lib/errors';
 
@@ -47,6 +47,34 @@ describe('exercises/codec', () => {
   it('rejects malformed tensors with a clear message', () => {
     expect(() => decodeValue({ __tensor: { shape: [2], dtype: 'float32', data: [1] } })).to.throw(InvalidArgumentError, '2 elements');
     expect(() => decodeValue({ __tensor: { shape: [1], dtype: 'float64', data: [1] } })).to.throw(InvalidArgumentError, 'dtype');
+  });
+
+  it('readValue reads every tensor with await data() into HostTensors (no tensor kept), which compare and encode like tensors', async () => {
+    const v = { x: tf.tensor([1, 2, 3, 4], [2, 2]), list: [tf.scalar(5, 'int32'), 7] };
+    const h = (await readValue(v)) as { x: HostTensor; list: [HostTensor, number] };
+    expect(h.x).to.be.instanceOf(HostTensor);
+    expect(h.x.shape).to.deep.equal([2, 2]);
+    expect(Array.from(h.x.values as Float32Array)).to.deep.equal([1, 2, 3, 4]);
+    expect(h.list[0].dtype).to.equal('int32');
+    expect(compareValues(h, v, { atol: 0, rtol: 0 }).ok).to.equal(true);
+    expect(JSON.stringify(encodeValue(h))).to.equal(JSON.stringify(encodeValue(v)));
+    expect(readValueSync(v)).to.deep.equal(h);
+    disposeValue(v);
+    // a disposed tensor becomes a description, not a throw
+    const gone = tf.scalar(1);
+    gone.dispose();
+    expect(await readValue(gone)).to.be.instanceOf(UnsupportedValue);
+  });
+
+  it('decodes to HostTensors without making tensors (the grader), with float32 rounding applied', () => {
+    const tensors = tf.memory().numTensors;
+    const h = decodeValue({ __tensor: { shape: [2], dtype: 'float32', data: [0.1, 'NaN'] } }, { host: true }) as unknown as HostTensor;
+    expect(tf.memory().numTensors).to.equal(tensors);
+    expect(h.values[0]).to.equal(Math.fround(0.1));
+    expect(Number.isNaN(h.values[1])).to.equal(true);
+    const t = toTensor(h);
+    expect(Array.from(t.dataSync())).to.deep.equal(Array.from(h.values as Float32Array));
+    t.dispose();
   });
 
   it('cloneArgs copies arrays and objects but shares tensors', () => {

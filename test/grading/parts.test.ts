@@ -7,7 +7,13 @@ import { CorruptFileError, InvalidArgumentError } from '../../lib/errors';
 import { compileCell, EXPORT_NAME, rewriteLibImports } from '../../lib/grading/compile';
 import { DEFAULT_RULE, loadGradingConfig, ruleFor } from '../../lib/grading/config';
 import { exerciseIdOf, extractExercises } from '../../lib/grading/extract';
-import { importsOf, type SubmissionGrade } from '../../lib/grading/grade';
+import { gradeSubmissions, importsOf, type SubmissionGrade } from '../../lib/grading/grade';
+import { SandboxUnavailableError } from '../../lib/grading/sandbox';
+import { buildLibView } from '../../lib/grading/libview';
+import { libKeyOf, LibView } from '../../lib/exercises/cell';
+import { helpersFor, topLevelNames, withHelpers } from '../../lib/exercises/helpers';
+import { ExercisePolicyError, libUseMessage } from '../../lib/exercises/policy';
+import { fixtureSpecs } from './fixtures/specs';
 import { gradebookCsv, reportFileName, submissionReport } from '../../lib/grading/report';
 import { emptyNotebook, splitSource, type NotebookCell } from '../../lib/notebook/ipynb';
 import { collectSubmissions, parseArgs } from '../../scripts/grade';
@@ -58,6 +64,55 @@ describe('grading parts', () => {
       expect(c.ok).to.equal(false);
       expect((c as { error: string }).error).to.match(/does not compile: line 1, column \d+/);
       expect(compileCell('1', 'f; evil()', '/x').ok).to.equal(false);
+    });
+  });
+
+  describe('helpers from other cells', () => {
+    it('takes the function declarations and const arrow functions the exercise cell uses, transitively, the last definition winning', () => {
+      const cells = [
+        'function a(x: number) { return b(x) + 1; }\nconst unused = 3;',
+        'const b = (x: number) => x * 2;\nfunction a(x: number) { return b(x) + 100; }',
+        'function c() { return 0; }\nconsole.log(c());',
+        'const d = loadData();',
+      ];
+      const ex = '// EXERCISE 01-x: y\nfunction f(x: number) { return a(x) + d; }';
+      const h = helpersFor(ex, cells);
+      expect(h.map((x) => `${x.name}@${x.from}`)).to.deep.equal(['a@1', 'b@1']);
+      expect(withHelpers(ex, h)).to.contain('x) + 100');
+      // a name the exercise cell declares itself is never taken from elsewhere
+      expect(helpersFor('function a() { return 1; }\nfunction f() { return a(); }', cells)).to.deep.equal([]);
+      expect([...topLevelNames("import * as tf from 'x';\nimport { p, q as r } from 'y';\nconst [s, { t }] = z;\nclass K {}")].sort()).to.deep.equal(['K', 'p', 'r', 's', 't', 'tf']);
+    });
+  });
+
+  describe('the lib view and the lib policy', () => {
+    const libDir = path.resolve(__dirname, '..', '..', 'lib');
+
+    it('holds every lib module; only the allowed helpers and what they load are real code, the rest stubs', () => {
+      const none = buildLibView(libDir, { id: '01-x' });
+      expect(Object.keys(none)).to.include.members(['forward', 'schedule', 'exercises/01-forward-process', 'grading/sandbox', 'viz/index']);
+      for (const code of Object.values(none)) expect(code).to.match(/^throw Object\.assign\(new Error\(/);
+      const withSchedule = buildLibView(libDir, { id: '01-x', libAllowed: ['schedule'] });
+      expect(withSchedule.schedule).to.contain('class NoiseSchedule');
+      expect(withSchedule.errors).to.contain('class DiffusionError'); // loaded by schedule
+      expect(withSchedule.forward).to.match(/^throw/);
+      expect(() => buildLibView(libDir, { id: '01-x', libAllowed: ['exercises/01-forward-process'] })).to.throw(ExercisePolicyError, 'may not name');
+      expect(() => buildLibView(libDir, { id: '01-x', libAllowed: ['nope'] })).to.throw(ExercisePolicyError, 'not a lib module');
+    });
+
+    it('loads a view in memory: relative imports inside lib, packages from node_modules, stubs throw the policy message', () => {
+      const view = new LibView('/course/lib', buildLibView(libDir, { id: '01-x', libAllowed: ['schedule'] }), require);
+      const req = view.requireFrom(undefined);
+      const { NoiseSchedule } = req('/course/lib/schedule') as typeof import('../../lib/schedule');
+      expect(NoiseSchedule.fromBetas([0.5, 0.5]).alphasCumprod[1]).to.be.closeTo(0.25, 1e-12);
+      expect(req('./lib/schedule.js')).to.equal(req('/course/lib/schedule'));
+      expect(() => req('./lib/forward')).to.throw(/exercise 01-x is graded on your own code: its cell may use only \.\/lib\/schedule/);
+      expect(() => req('/course/lib/nothing-here')).to.throw(/Cannot find module/);
+      expect(libKeyOf('/course/lib', '/course/lib/nn/layers.ts')).to.equal('nn/layers');
+      expect(libKeyOf('/course/lib', './lib/../lib/forward')).to.equal('forward');
+      expect(libKeyOf('/course/lib', '@tensorflow/tfjs')).to.equal(undefined);
+      expect(libKeyOf('/course/lib', '/course/library')).to.equal(undefined);
+      expect(libUseMessage({ id: '01-x' }, 'forward')).to.contain('no lib module (only tf)');
     });
   });
 
@@ -128,6 +183,22 @@ describe('grading parts', () => {
       expect(() => parseArgs([])).to.throw(InvalidArgumentError, 'usage');
       expect(() => parseArgs(['x', '--jobs', '0'])).to.throw(InvalidArgumentError, '--jobs');
       expect(() => parseArgs(['x', '--bogus'])).to.throw(InvalidArgumentError, 'unknown option --bogus');
+      expect(parseArgs(['x']).unsafeNoSandbox).to.equal(false);
+      expect(parseArgs(['x', '--unsafe-no-sandbox']).unsafeNoSandbox).to.equal(true);
+    });
+
+    it('refuses to grade where bubblewrap cannot run, and says how to go on', async () => {
+      const specs = fixtureSpecs;
+      const config = loadGradingConfig(path.join(__dirname, 'fixtures', 'grading'));
+      let err: unknown;
+      try {
+        await gradeSubmissions([], { specs, config, bwrap: '/nonexistent/bwrap' });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).to.be.instanceOf(SandboxUnavailableError);
+      expect((err as Error).message).to.match(/bwrap|Linux/);
+      expect((err as Error).message).to.contain('--unsafe-no-sandbox');
     });
 
     it('collects notebooks recursively, skipping checkpoints, with names relative to the folder', () => {
