@@ -2,7 +2,8 @@
  * The webgpu checks as data, shared by the mocha tests (webgpu-ops / webgpu-unet .test.ts, on llvmpipe in CI) and by
  * the GPU check that runs on a real GPU (scripts/gpu-check.ts): every op family the course's U-Net uses, forward and
  * gradient, and the course U-Net's forward + every parameter's gradient. Inputs are seeded, built inside each case,
- * so that cpu and webgpu see the same values. No mocha or chai in here.
+ * so that cpu and webgpu see the same values. Also the helpers that scripts share with the tests (countDispatches,
+ * normals). No mocha or chai in here: scripts/gpu-check.ts and scripts/bench-webgpu-kernels.ts bundle it.
  */
 import * as tf from '@tensorflow/tfjs';
 import { groupNormComposite } from '../../lib/nn/group-norm';
@@ -210,4 +211,47 @@ export function compareUNetRuns(got: UNetRun, want: UNetRun, tol = 1e-4): UNetCo
     worstGrad, differentInit, overTolerance,
     allGradsZero: !want.grads.some((g) => g.some((v) => v !== 0)),
   };
+}
+
+/** Seeded standard normals as a plain array (the same values on every backend): a small LCG + Box–Muller. */
+export function normals(n: number, seed: number, scale = 1, shift = 0): Float32Array {
+  let s = (seed * 2654435761 + 12345) >>> 0;
+  const next = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return (s + 0.5) / 4294967296; };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = Math.sqrt(-2 * Math.log(next()));
+    out[i] = shift + scale * r * Math.cos(2 * Math.PI * next());
+  }
+  return out;
+}
+
+/**
+ * The number of compute dispatches `f` records on webgpu (every kernel's, tfjs' and ours: counted at Dawn's compute
+ * pass encoder), and how many per pipeline label (tfjs labels a pipeline with its program's class name, ours with the
+ * kernel's name). Needs the webgpu backend started (Dawn's GPUComputePassEncoder is then a global).
+ */
+export function countDispatches<T>(f: () => T): { result: T; dispatches: number; byProgram: Map<string, number> } {
+  const encoder = (globalThis as unknown as { GPUComputePassEncoder?: { prototype: { dispatchWorkgroups: Function; setPipeline: Function } } })
+    .GPUComputePassEncoder;
+  if (!encoder) throw new Error('countDispatches: no GPUComputePassEncoder global (start the webgpu backend first)');
+  const proto = encoder.prototype;
+  const { dispatchWorkgroups, setPipeline } = proto;
+  let dispatches = 0;
+  let current = '?';
+  const byProgram = new Map<string, number>();
+  proto.setPipeline = function (this: unknown, p: { label?: string }) {
+    current = p?.label || '?';
+    return setPipeline.call(this, p);
+  };
+  proto.dispatchWorkgroups = function (this: unknown, ...args: unknown[]) {
+    dispatches++;
+    byProgram.set(current, (byProgram.get(current) ?? 0) + 1);
+    return dispatchWorkgroups.apply(this, args);
+  };
+  try {
+    return { result: f(), dispatches, byProgram };
+  } finally {
+    proto.dispatchWorkgroups = dispatchWorkgroups;
+    proto.setPipeline = setPipeline;
+  }
 }
