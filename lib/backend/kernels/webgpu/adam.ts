@@ -142,7 +142,9 @@ export type Control = tf.Tensor | ControlMasks;
 
 /** `f` with the control prepared: the given ControlMasks, or one made (and disposed) here for a bare tensor. */
 export function withMasks<T>(control: Control | undefined, f: (masks: ControlMasks | undefined) => T): T {
-  if (control === undefined || control instanceof ControlMasks) return f(control);
+  // (two separate tests: tslab compiles lib without strictNullChecks, where `x === undefined ||` narrows nothing)
+  if (control === undefined) return f(undefined);
+  if (control instanceof ControlMasks) return f(control);
   const masks = new ControlMasks(control);
   try {
     return f(masks);
