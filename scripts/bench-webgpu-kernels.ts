@@ -119,6 +119,13 @@ function report(section: string, label: string, before: { ms: number; dispatches
   console.log(`${section.padEnd(5)} ${label.padEnd(44)} dispatches ${String(before.dispatches).padStart(5)} → ${String(after.dispatches).padEnd(5)}`
     + ` ms/call ${f(before.ms).padStart(8)} → ${f(after.ms).padEnd(8)} (${(before.ms / after.ms).toFixed(1)}×)`);
   results.push({ section, label, before, after, ...extra });
+  writeJson(); // after every row: a run stopped by a time limit (the GPU check) keeps what it measured
+}
+
+function writeJson(): void {
+  if (!args.json) return;
+  fs.mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });
+  fs.writeFileSync(args.json, JSON.stringify({ date: new Date().toISOString(), gpu: args.gpu, batches: args.batches, results }, null, 1));
 }
 
 /** Random gradients shaped like the model's variables (fixed seeds). */
@@ -311,10 +318,7 @@ async function main(): Promise<void> {
     if (args.only.has('step')) await benchStep(model, name);
     model.dispose();
   }
-  if (args.json) {
-    fs.mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });
-    fs.writeFileSync(args.json, JSON.stringify({ date: new Date().toISOString(), gpu: args.gpu, batches: args.batches, results }, null, 1));
-  }
+  writeJson();
 }
 
 main().catch((err) => {
