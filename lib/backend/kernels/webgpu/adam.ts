@@ -81,8 +81,9 @@ function checkShapes(theta: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor,
  *     condition per distinct shape: tf.where would broadcast a one-element condition with Tile, ~10× the Select on wasm),
  *     then is scaled by the clip scale;
  *   - the update's coefficients become scalar tensors that turn it into the identity when not ok: β → 1, (1−β) → 0,
- *     lr → 0 (θ − 0·update with a finite update), EMA d → 1, (1−d) → 0. When ok is 1 they equal the numbers the formula
- *     uses, so the result is bit for bit the unmasked formula's.
+ *     lr → 0 (θ − 0·update with a finite update), EMA d → 1, (1−d) → 0 — so θ, m, v and the EMA stay as they were (a
+ *     −0 may come back as +0). When ok is 1 they equal the numbers the formula uses, so the result is bit for bit the
+ *     unmasked formula's.
  * On wasm that is ~3 ms per course-U-Net step over the unmasked update, against ~13 ms for a Select on θ, m, v and the
  * EMA (docs/benchmarks.md). Nothing is computed until the composite asks (the fused webgpu kernels read the control
  * tensor directly and use select), and what is computed is kept until dispose(): pass one ControlMasks to adamApply and
