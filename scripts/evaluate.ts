@@ -25,6 +25,7 @@ import { checkDatasetName, type DatasetName } from '../lib/data/sources';
 import { fastOr } from '../lib/env';
 import { DiffusionError, InvalidArgumentError } from '../lib/errors';
 import { makeRng } from '../lib/random';
+import type { DigitClassifier } from '../lib/eval/classifier';
 import { classifierDir, loadClassifier } from '../lib/eval/classifier-io';
 import { evaluateSamples, formatEvaluation, referenceSplit, realReference, sampleBatch, type EvaluationReport, type SamplingOptions } from '../lib/eval/evaluate';
 import { stratifiedHalves, balancedSubset } from '../lib/eval/metrics';
@@ -123,6 +124,9 @@ export async function runEvaluate(argv: string[], log: (line: string) => void = 
   const backend = await initBackend();
 
   let images: tf.Tensor4D | undefined;
+  let classifier: DigitClassifier | undefined;
+  // loaded as soon as the data set is known: a missing or foreign classifier fails before any sampling
+  const judge = (d: DatasetName) => (classifier = loadClassifier(a.classifier ?? classifierDir(d), { dataset: d }));
   let labels: Int32Array;
   let settings: Record<string, unknown>;
   let dataset: DatasetName;
@@ -137,6 +141,7 @@ export async function runEvaluate(argv: string[], log: (line: string) => void = 
         if (a.dataset !== undefined && a.dataset !== dataset) {
           throw new InvalidArgumentError(`--dataset ${a.dataset}: ${a.checkpoint} was trained on ${dataset}`);
         }
+        judge(dataset);
         const spec = samplerSpecFromArgs(a, { T: loaded.schedule.T, calls: fastOr(5, 50) });
         const nPerClass = perClassCount(a, loaded.model.numClasses);
         const guidance = numArg(a.guidance, 'guidance', 2);
@@ -188,12 +193,14 @@ export async function runEvaluate(argv: string[], log: (line: string) => void = 
         throw new InvalidArgumentError(`--dataset ${a.dataset}: ${a.raw} holds samples of ${metaDataset}`);
       }
       dataset = checkDatasetName(a.dataset ?? metaDataset ?? 'mnist');
+      judge(dataset);
       images = tf.tensor4d(raw.pixels, [raw.count, 28, 28, 1]);
       labels = raw.labels;
       settings = { raw: a.raw, ...raw.meta, dataset };
       log(`${raw.count} samples of ${dataset} from ${a.raw} ${JSON.stringify(raw.meta)}`);
     } else {
       dataset = checkDatasetName(a.dataset ?? 'mnist');
+      judge(dataset);
       const nPerClass = perClassCount(a, 10);
       const test = loadDataset(dataset, 'test');
       if (a.baseline === 'real') {
@@ -211,21 +218,13 @@ export async function runEvaluate(argv: string[], log: (line: string) => void = 
       settings = { baseline: a.baseline, dataset, nPerClass, seed };
     }
 
-    const classifier = loadClassifier(a.classifier ?? classifierDir(dataset), { dataset });
-    let report: EvaluationReport;
-    let referenceImages: number;
-    let whole: boolean;
-    try {
-      const test = loadDataset(dataset, 'test');
-      // a baseline draws its 'samples' from the test split: keep the whole split so the two stay disjoint as before
-      const real = a.baseline === 'real' ? test : referenceSplit(test, labels.length);
-      referenceImages = real.size;
-      whole = real.size === test.size;
-      const ref = await realReference(classifier, real);
-      report = await evaluateSamples(classifier, images, labels, ref, { seed });
-    } finally {
-      classifier.dispose();
-    }
+    const test = loadDataset(dataset, 'test');
+    // a baseline draws its 'samples' from the test split: keep the whole split so the two stay disjoint as before
+    const real = a.baseline === 'real' ? test : referenceSplit(test, labels.length);
+    const referenceImages = real.size;
+    const whole = real.size === test.size;
+    const ref = await realReference(classifier!, real);
+    const report = await evaluateSamples(classifier!, images, labels, ref, { seed });
     const classNames = DATASETS[dataset].classNames;
     const wallSeconds = (Date.now() - started) / 1000;
     log(formatEvaluation(report, classNames));
@@ -252,6 +251,7 @@ export async function runEvaluate(argv: string[], log: (line: string) => void = 
     return out;
   } finally {
     images?.dispose();
+    classifier?.dispose();
   }
 }
 

@@ -15,6 +15,7 @@ import { readRawSamples } from '../../lib/eval/raw-samples';
 import { parseEvaluateArgs, runEvaluate } from '../../scripts/evaluate';
 import { formatTable, parseQualityArgs, parseRows, runQualityTable, type QualityTable } from '../../scripts/quality-vs-calls';
 import { runTrain } from '../../scripts/train';
+import { parseClassifierArgs, RECIPES, runTrainClassifier } from '../../scripts/train-classifier';
 
 const SMALL = { channels: [4, 8, 8] as [number, number, number], hidden: 16, numClasses: 10, dropout: 0.3 };
 
@@ -180,6 +181,45 @@ describe('eval: CLIs (npm run evaluate, npm run quality-table), in-process', fun
       '--out', path.join(dir, 'qf')], quiet);
     expect(f.rows[0].fastaiFidOverFloor).to.be.closeTo(16.77 / 1.91, 1e-12);
     expect(formatTable(f)).to.match(/fastai FID\/floor[\s\S]*\| 8\.78 \|[\s\S]*fastai \(course22p2/);
+  });
+
+  it('train-classifier: per-data-set recipes, flags override them; a fast run selects on validation and scores the test split once', async () => {
+    const f = parseClassifierArgs(['--dataset', 'fashion-mnist', '--epochs', '3', '--no-flip', '--channels', '8,16,16', '--out', 'x']);
+    expect(f).to.include({ dataset: 'fashion-mnist', epochs: 3, flip: false, out: 'x', maxShift: RECIPES['fashion-mnist'].maxShift });
+    expect(f.config).to.deep.equal({ ...RECIPES['fashion-mnist'].config, channels: [8, 16, 16] });
+    expect(parseClassifierArgs([]).dataset).to.equal('mnist');
+    expect(RECIPES.mnist.flip, 'a mirrored digit is another digit').to.equal(false);
+    for (const [argv, re] of [
+      [['--dataset', 'cifar10'], /unknown data set "cifar10"/],
+      [['--flip', '--no-flip'], /--flip or --no-flip/],
+      [['--channels', '8,16'], /--channels must be three positive integers/],
+      [['--dropout', '1'], /--dropout must be in \[0, 1\)/],
+      [['--epochs', '0'], /--epochs must be a positive integer/],
+      [['--lr', 'fast'], /--lr must be a positive number/],
+      [['--augment'], /Unknown option '--augment'/],
+    ] as Array<[string[], RegExp]>) {
+      const err = await failure(() => parseClassifierArgs(argv));
+      expect(err, argv.join(' ')).to.be.instanceOf(InvalidArgumentError);
+      expect(err.message, argv.join(' ')).to.match(re);
+    }
+    const fast = process.env.DIFFUSION_FAST;
+    process.env.DIFFUSION_FAST = '1'; // 5 steps per epoch
+    try {
+      const out = path.join(dir, 'clf-run');
+      const before = tf.memory().numTensors;
+      const acc = await runTrainClassifier(['--dataset', 'fashion-mnist', '--epochs', '2', '--channels', '4,8,8', '--hidden', '16', '--out', out], quiet);
+      expect(tf.memory().numTensors).to.equal(before);
+      const prov = JSON.parse(fs.readFileSync(path.join(out, 'provenance.json'), 'utf8'));
+      expect(prov).to.include({ dataset: 'fashion-mnist', testAccuracy: acc, testExamples: 10000, trainExamples: 55000, epochsRun: 2, fastMode: true });
+      expect(prov.validation).to.include({ examples: 5000, perClass: 500 });
+      expect(prov.selectedEpoch).to.be.oneOf([1, 2]);
+      expect(prov.augmentation).to.equal('random shift ±2 px, random horizontal flip');
+      expect(prov.loadAverage.cores).to.be.a('number');
+      expect(prov.command).to.match(/^npm run train-classifier -- --dataset fashion-mnist/);
+    } finally {
+      if (fast === undefined) delete process.env.DIFFUSION_FAST;
+      else process.env.DIFFUSION_FAST = fast;
+    }
   });
 
   it('quality table: argument errors are named', async () => {
