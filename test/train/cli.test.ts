@@ -9,6 +9,9 @@ import { parseRunConfig, readCheckpointFile, readRunConfig } from '../../lib/tra
 import { parseSampleArgs, resolveClass, runSample } from '../../scripts/sample';
 import { samplerSpecFromArgs } from '../../scripts/sampler-args';
 import { runTrain } from '../../scripts/train';
+import { runExportWeights } from '../../scripts/export-weights';
+import { CorruptFileError } from '../../lib/errors';
+import { loadModel } from '../../lib/train/state';
 
 /** The error `f` throws or rejects with. */
 async function failure(f: () => unknown): Promise<Error> {
@@ -148,6 +151,27 @@ describe('train: CLIs (npm run train / npm run sample), in-process', function ()
     const r = readRawSamples(path.join(dir, 'f.bin'));
     expect(Array.from(r.labels)).to.deep.equal([7, 7]);
     expect(r.meta).to.include({ dataset: 'fashion-mnist' });
+  });
+
+  it('export-weights: an EMA-only checkpoint (a quarter of the size) that samples like the training one, with provenance', async () => {
+    const out = path.join(dir, 'tiny');
+    if (!fs.existsSync(path.join(out, 'checkpoint.bin'))) await runTrain(['configs/tiny-test.json', '--steps', '2', '--out', out, '--quiet']);
+    const shipped = path.join(dir, 'shipped');
+    const file = await runExportWeights(['--checkpoint', out, '--out', shipped], () => undefined);
+    expect(fs.statSync(file).size).to.be.below(0.3 * fs.statSync(path.join(out, 'checkpoint.bin')).size);
+    const a = loadModel(out, 'ema');
+    const b = loadModel(shipped, 'ema');
+    expect(b.header).to.include({ step: a.header.step, dataset: 'mnist' });
+    const [va, vb] = [a.model.params.variables(), b.model.params.variables()];
+    va.forEach((v, i) => expect(Array.from(vb[i].dataSync())).to.deep.equal(Array.from(v.dataSync())));
+    a.model.dispose();
+    b.model.dispose();
+    expect(() => loadModel(shipped, 'params')).to.throw(CorruptFileError, /params/);
+    const prov = JSON.parse(fs.readFileSync(path.join(shipped, 'provenance.json'), 'utf8'));
+    expect(prov).to.include({ name: 'tiny-test' });
+    expect(prov.export).to.include({ contents: 'EMA weights only (weights-only checkpoint: samples, cannot resume)' });
+    expect((await failure(() => runExportWeights(['--checkpoint', out, '--out', out]))).message).to.match(/would overwrite the training checkpoint/);
+    expect((await failure(() => runExportWeights([]))).message).to.match(/--checkpoint is required/);
   });
 
   it('run configs: the shipped ones parse; fast overrides apply; bad fields are named', () => {
