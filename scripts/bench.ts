@@ -150,8 +150,16 @@ function benchModels(only?: string[]): { models: BenchModel[]; skipped: string[]
   const skipped: string[] = [];
   const dir = path.join(ROOT, 'configs');
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
+  // the cost of a step depends on the network and the batch only: a config with the reference's network (the shipped
+  // models') would time the same thing again
+  const costKey = (m: ModelConfig, batch: number) => JSON.stringify({ ...m, predictionType: undefined, seed: undefined, batch });
+  const referenceKey = costKey(REFERENCE_UNET, BATCH);
   for (const f of files) {
     const rc = readRunConfig(path.join(dir, f));
+    if (!only && costKey(rc.model, rc.train.batchSize) === referenceKey) {
+      skipped.push(`${rc.name}: the reference network at the same batch (timed once, as 'reference')`);
+      continue;
+    }
     models.push({ name: rc.name, model: rc.model, schedule: rc.schedule, trainBatch: rc.train.batchSize });
   }
   // by default: the reference and the course's models; configs named *test* are for tests (name them to include them)

@@ -31,7 +31,7 @@ import { makeRng } from '../lib/random';
 import { ddimSample } from '../lib/samplers/ddim';
 import { makeSchedule } from '../lib/train/run-config';
 import { DEFAULT_TRAIN, Trainer, type Batch, type TrainConfig } from '../lib/train/trainer';
-import courseRun from '../configs/unet-cond-mnist.json';
+import courseRun from '../configs/unet-cond-mnist-small.json';
 import {
   compareTrainerSteps, compareUNetRuns, countDispatches, errors, opCases, trainerStep, trainerStepsAgree, unetForwardAndGrads,
   valuesOn, worstOutside,
@@ -161,7 +161,7 @@ async function phaseTrain(args: Args, deadline: number): Promise<void> {
   const maxSteps = args.tiny ? 5 : courseRun.train.steps;
   const sampleSteps = args.tiny ? 3 : 50;
   const perClass = args.tiny ? 1 : 4;
-  // the course's own training config (clipping, warm-up, EMA), as `npm run train -- configs/unet-cond-mnist.json` runs it
+  // the course's own training config (clipping, warm-up, EMA), as `npm run train -- configs/unet-cond-mnist-small.json` runs it
   const config: TrainConfig = { ...DEFAULT_TRAIN, ...courseRun.train, batchSize: batch, steps: maxSteps, checkpointEvery: 0 };
   const trainer = new Trainer(new UNet(COURSE), makeSchedule(SCHEDULE), config);
   /** The batch of step n: a seeded draw of digits (a pure function of n, as lib/train expects). */

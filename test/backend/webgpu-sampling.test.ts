@@ -14,7 +14,7 @@ import { makeSchedule } from '../../lib/train';
 import { errors } from './webgpu-cases';
 import { useWebGpu } from './webgpu-setup';
 
-const RUN = JSON.parse(fs.readFileSync(path.join(__dirname, '../../configs/unet-cond-mnist.json'), 'utf8'));
+const RUN = JSON.parse(fs.readFileSync(path.join(__dirname, '../../configs/unet-cond-mnist-small.json'), 'utf8'));
 const COURSE = RUN.model as UNetConfig;
 const SHAPE = [2, 28, 28, 1];
 

@@ -16,7 +16,7 @@ import { DEFAULT_TRAIN, makeSchedule, Trainer, type Batch, type TrainConfig } fr
 import { compareTrainerSteps, normals, trainerStep, trainerStepsAgree } from './webgpu-cases';
 import { useWebGpu } from './webgpu-setup';
 
-const RUN = JSON.parse(fs.readFileSync(path.join(__dirname, '../../configs/unet-cond-mnist.json'), 'utf8'));
+const RUN = JSON.parse(fs.readFileSync(path.join(__dirname, '../../configs/unet-cond-mnist-small.json'), 'utf8'));
 const COURSE = RUN.model as UNetConfig;
 const B = 2;
 
