@@ -46,7 +46,7 @@ export interface SamplerSpec {
   steps: number;
   /** DDIM only: stochasticity η ∈ [0, 1] (default 0). */
   eta?: number;
-  /** Euler / Heun only: the largest Karras noise level (default σ(T−1) of the schedule). */
+  /** Euler / Heun only: the largest Karras noise level (default min(80, σ(T−1)): lib/samplers/karras.ts). */
   sigmaMax?: number;
   /** Euler / Heun only: ρ of the Karras spacing (default 7). */
   rho?: number;
