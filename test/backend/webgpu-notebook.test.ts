@@ -35,7 +35,7 @@ describe('webgpu: notebook 00 on the tslab kernel with DIFFUSION_BACKEND=webgpu'
     expect(cellWith('initBackend()')).to.match(/backend: webgpu \(.*\) — forced by DIFFUSION_BACKEND=webgpu/);
     expect(cellWith('backend in use')).to.include('backend in use: webgpu');
     expect(cellWith('a.matMul(b).sum()')).to.include('sum = 20');
-    expect(cellWith('classBalancedSample')).to.match(/range -1 … 1/);
+    expect(cellWith('classBalancedIndices')).to.match(/values -1 … 1/);
     expect(cellWith('progressBar')).to.include('tensors the loop left behind: 0');
   });
 });
