@@ -318,7 +318,7 @@ export class FitLoop {
       throw new InvalidArgumentError(`readEvery must be a positive integer, got ${opts.readEvery}`);
     }
     this.bar = opts.progress
-      ? progressBar({ total: this.until, label: typeof opts.progress === 'string' ? opts.progress : 'train' })
+      ? progressBar({ total: this.until, initial: Math.min(state.step, this.until), label: typeof opts.progress === 'string' ? opts.progress : 'train' })
       : undefined;
   }
 
