@@ -3,11 +3,10 @@
  * disturb the caller: it gets its own copies of the arguments (it may mutate or dispose them), the intermediates it
  * forgets to dispose are freed, and only what it returns is kept (the caller disposes it with disposeValue).
  *
- * `callIsolatedAsync` is the one the notebooks' self-checks and the grader's sandboxed runner use: arguments may hold
- * HostTensors (values read out with readValue), which become fresh tensors for each call (readable on every backend),
- * and a function that returns a Promise (an async answer, e.g. one that reads a value with `await t.data()`) is awaited.
- * `callIsolated` is the synchronous form for the cpu backend (grader-side known-wrong answers, tests): a returned
- * Promise is not awaited, and compareValues reports it.
+ * One asynchronous form for everything (self-checks, the grader's reference side and its sandboxed runner, tests):
+ * arguments may hold HostTensors (values read out with readValue), which become fresh tensors for each call (readable on
+ * every backend), and a function that returns a Promise (an async answer, e.g. one that reads a value with
+ * `await t.data()`) is awaited.
  */
 import * as tf from '@tensorflow/tfjs';
 import { describeValue, disposeValue, isHostTensor, isPlainObject, isTensor, isThenable, tensorsIn, toTensor } from './codec';
@@ -35,30 +34,11 @@ function release(copies: tf.Tensor[], value: unknown): void {
   disposeValue(copies.filter((t) => !kept.has(t)));
 }
 
-export function callIsolated(fn: (...args: Value[]) => unknown, args: Value[]): CallOutcome {
-  const copies = args.map(freshCopy) as Value[];
-  const copyTensors = tensorsIn(copies);
-  const engine = tf.engine();
-  engine.startScope();
-  let value: unknown;
-  try {
-    value = fn(...copies);
-  } catch (error) {
-    engine.endScope();
-    disposeValue(copyTensors);
-    return { ok: false, error };
-  }
-  if (isThenable(value)) (value as Promise<unknown>).then(undefined, () => undefined);
-  engine.endScope(tensorsIn(value));
-  release(copyTensors, value);
-  return { ok: true, value };
-}
-
 /**
  * The engine scope stays open across the await: nothing else runs tensor code meanwhile (a self-check cell, or the
  * sandboxed runner's one case at a time), so what the function creates and does not return is still freed.
  */
-export async function callIsolatedAsync(fn: (...args: any[]) => unknown, args: unknown[]): Promise<CallOutcome> {
+export async function callIsolated(fn: (...args: any[]) => unknown, args: unknown[]): Promise<CallOutcome> {
   const copies = args.map(freshCopy);
   const copyTensors = tensorsIn(copies);
   const engine = tf.engine();

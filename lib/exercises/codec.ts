@@ -12,8 +12,7 @@
  * Plain objects may not use the reserved keys above.
  *
  * Reading values: `await readValue(v)` reads every tensor with `await t.data()` (works on every backend, webgpu
- * included, where dataSync of a computed tensor throws in Node); `readValueSync` uses dataSync (cpu/wasm only: the
- * grader and its sandboxed children).
+ * included, where dataSync of a computed tensor throws in Node): the one way, for notebooks, the grader and tests.
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors';
@@ -239,20 +238,6 @@ export async function readValue(v: unknown): Promise<unknown> {
     for (const [k, x] of Object.entries(v)) out[k] = await readValue(x);
     return out;
   }
-  return v;
-}
-
-/** readValue with dataSync: for the cpu/wasm backends only (the grader's process and its sandboxed children). */
-export function readValueSync(v: unknown): unknown {
-  if (isTensor(v)) {
-    try {
-      return new HostTensor([...v.shape], v.dtype, v.dataSync() as ArrayLike<number | string>);
-    } catch (e) {
-      return new UnsupportedValue(`a ${v.dtype} tensor that cannot be read (${(e as Error).message}; was it disposed?)`);
-    }
-  }
-  if (Array.isArray(v)) return v.map(readValueSync);
-  if (isPlainObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, readValueSync(x)]));
   return v;
 }
 

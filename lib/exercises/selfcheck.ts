@@ -16,13 +16,13 @@
  *
  * Values are read with `await t.data()` (readValue): the self-check works on every backend, webgpu included. The
  * learner's function may be async. Every tensor made here is disposed.
- * `runChecks` is the synchronous, printing-free form for tests on the cpu backend.
+ * `checkCases` is the printing-free form (tests, the grader's reference side).
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors';
 import { compileCell, EXPORT_NAME, SANDBOX_LIB } from '../grading/compile';
-import { callIsolated, callIsolatedAsync, describeError, isNotImplemented, type CallOutcome } from './call';
+import { callIsolated, describeError, isNotImplemented, type CallOutcome } from './call';
 import { cellFileName, evaluateModule, libKeyOf } from './cell';
 import { describeValue, disposeValue, readValue } from './codec';
 import { compareValues } from './compare';
@@ -30,7 +30,7 @@ import { helpersFor, undefinedNameAdvice, withHelpers } from './helpers';
 import { allowedLibModules, ExercisePolicyError, libUseMessage } from './policy';
 import type { CheckCase, ExerciseSpec, Tolerance, Value } from './types';
 
-export { callIsolated, callIsolatedAsync, describeError, isNotImplemented, type CallOutcome };
+export { callIsolated, describeError, isNotImplemented, type CallOutcome };
 
 /**
  * Seed of the public cases (what learners see). The grader adds hidden seeds and cases.
@@ -49,59 +49,11 @@ export interface CaseResult {
   maxAbsError?: number;
 }
 
-// ------------------------------------------------------------------------------------------------ synchronous (tests)
-
-/** Evaluate lib's reference on a case (cpu/wasm); its intermediates are freed, the result is the caller's. */
-export function referenceValue(spec: ExerciseSpec, args: Value[]): Value {
-  const out = callIsolated(spec.reference, args);
-  if (!out.ok) {
-    throw new InvalidArgumentError(`exercise ${spec.id}: the reference threw on this case (${describeError(out.error)})`);
-  }
-  return out.value as Value;
-}
-
-/** Check `fn` on one case against an already computed expected value (cpu/wasm: reads with dataSync). */
-export function checkAgainst(fn: (...args: Value[]) => unknown, args: Value[], expected: Value, tol: Tolerance, name: string): CaseResult {
-  const out = callIsolated(fn, args);
-  if (!out.ok) {
-    if (isNotImplemented(out.error)) return { name, status: 'not-attempted', message: 'not attempted yet' };
-    return { name, status: 'error', message: `threw ${describeError(out.error)}` };
-  }
-  try {
-    const c = compareValues(out.value, expected, tol);
-    return { name, status: c.ok ? 'pass' : 'fail', message: c.message, maxAbsError: c.maxAbsError };
-  } finally {
-    disposeValue(out.value);
-  }
-}
-
 export interface CheckOptions {
   /** Seed of the generated cases (default PUBLIC_SEED). */
   seed?: number;
   /** Use these cases instead of spec.cases(seed) (they are not disposed: the caller owns them). */
   cases?: CheckCase[];
-}
-
-/** Run `fn` on the spec's cases, synchronously (cpu/wasm backends; tests). Stops after a "not implemented" throw. */
-export function runChecks(spec: ExerciseSpec, fn: (...args: Value[]) => unknown, opts: CheckOptions = {}): CaseResult[] {
-  const cases = opts.cases ?? spec.cases(opts.seed ?? PUBLIC_SEED);
-  const results: CaseResult[] = [];
-  try {
-    for (const c of cases) {
-      const expected = referenceValue(spec, c.args);
-      let r: CaseResult;
-      try {
-        r = checkAgainst(fn, c.args, expected, spec.tolerance, c.name);
-      } finally {
-        disposeValue(expected);
-      }
-      results.push(r);
-      if (r.status === 'not-attempted') break;
-    }
-  } finally {
-    if (!opts.cases) disposeValue(cases.map((c) => c.args));
-  }
-  return results;
 }
 
 // ------------------------------------------------------------------------------------------------ tslab: cell runs
@@ -329,11 +281,11 @@ export async function checkCases(spec: ExerciseSpec, fn: (...args: any[]) => unk
   try {
     for (const c of cases) {
       const args = (await readValue(c.args)) as unknown[];
-      const ref = await callIsolatedAsync(spec.reference, args);
+      const ref = await callIsolated(spec.reference, args);
       if (!ref.ok) throw new InvalidArgumentError(`exercise ${spec.id}: the reference threw on case '${c.name}' (${describeError(ref.error)})`);
       const expected = await readValue(ref.value);
       disposeValue(ref.value);
-      const out = await callIsolatedAsync(fn, args);
+      const out = await callIsolated(fn, args);
       if (!out.ok) {
         if (isNotImplemented(out.error)) {
           results.push({ name: c.name, status: 'not-attempted', message: 'not attempted yet' });

@@ -17,7 +17,7 @@
  */
 import * as fs from 'fs';
 import { decodeValue, describeValue, disposeValue, encodeValue, type Json } from '../exercises/codec';
-import { callIsolatedAsync, describeError, isNotImplemented } from '../exercises/call';
+import { callIsolated, describeError, isNotImplemented } from '../exercises/call';
 import { cellFileName, evaluateModule, LibView } from '../exercises/cell';
 
 export const RESULT_FD = 3;
@@ -83,7 +83,7 @@ export async function main(): Promise<void> {
     for (let i = 0; i < input.cases.length; i++) {
       emit({ e: 'start', i });
       const args = decodeValue(input.cases[i], { host: true }) as unknown[];
-      const out = await callIsolatedAsync(fn as (...a: unknown[]) => unknown, args);
+      const out = await callIsolated(fn as (...a: unknown[]) => unknown, args);
       if (!out.ok) {
         const ni = isNotImplemented(out.error);
         emit({ e: 'result', i, ok: false, error: describeError(out.error), ni });

@@ -10,7 +10,7 @@
 import * as crypto from 'crypto';
 import * as path from 'path';
 import { CorruptFileError } from '../errors';
-import { callIsolatedAsync, describeError } from '../exercises/call';
+import { callIsolated, describeError } from '../exercises/call';
 import { decodeValue, disposeValue, encodeValue, readValue, type Json } from '../exercises/codec';
 import { compareValues } from '../exercises/compare';
 import { PUBLIC_SEED } from '../exercises/selfcheck';
@@ -129,7 +129,7 @@ export class PreparedExercise {
           const key = JSON.stringify(encodedArgs);
           if (seen.has(key)) continue;
           seen.add(key);
-          const ref = await callIsolatedAsync(spec.reference, args);
+          const ref = await callIsolated(spec.reference, args);
           if (!ref.ok) throw new CorruptFileError(`exercise ${spec.id}: the reference threw on case '${c.name}' (${describeError(ref.error)})`);
           const expected = await readValue(ref.value);
           disposeValue(ref.value);
@@ -151,7 +151,7 @@ export class PreparedExercise {
     for (const [name, fn] of Object.entries(this.spec.wrong)) {
       let outs = this.wrongOutputs.get(name);
       if (!outs) this.wrongOutputs.set(name, (outs = new Array(this.cases.length).fill(undefined)));
-      outs[i] ??= callIsolatedAsync(fn, this.cases[i].args).then(async (r) => {
+      outs[i] ??= callIsolated(fn, this.cases[i].args).then(async (r) => {
         if (!r.ok) return null;
         const v = await readValue(r.value);
         disposeValue(r.value);

@@ -11,6 +11,7 @@ import {
   type WebGpuHost,
 } from '../../lib/backend/webgpu';
 import type { GpuAdapterInfoLike, GpuAdapterLike } from '../../lib/backend/webgpu-types';
+import { failure } from '../math/helpers';
 
 /** Fake loaders: each either "loads" (returns a detail) or throws the given reason; calls are recorded in order. */
 function fakeLoaders(fail: Partial<Record<BackendName, string>>): { loaders: BackendLoaders; calls: BackendName[] } {
@@ -22,15 +23,6 @@ function fakeLoaders(fail: Partial<Record<BackendName, string>>): { loaders: Bac
     return { detail: `${name} detail`, kernels: name === 'wasm' ? ['Conv2DBackpropFilter'] : [] };
   };
   return { loaders: { gpu: make('gpu'), webgpu: make('webgpu'), node: make('node'), wasm: make('wasm'), cpu: make('cpu') }, calls };
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the promise to reject');
 }
 
 describe('backend selection', () => {
@@ -90,7 +82,7 @@ describe('backend selection', () => {
 
   it('forced webgpu that cannot start → BackendUnavailableError naming the packages to install', async () => {
     const { loaders, calls } = fakeLoaders({ webgpu: 'no Vulkan loader (libvulkan.so.1 missing: apt-get install libvulkan1)' });
-    const err = await rejection(selectBackend(loaders, { DIFFUSION_BACKEND: 'webgpu' }));
+    const err = await failure(() => selectBackend(loaders, { DIFFUSION_BACKEND: 'webgpu' }));
     expect(err).to.be.instanceOf(BackendUnavailableError);
     expect(err.message).to.include('DIFFUSION_BACKEND=webgpu').and.include('apt-get install libvulkan1')
       .and.include('webgpu@0.6.2').and.include('nvidia_icd.json').and.include('libegl-mesa0');
@@ -99,7 +91,7 @@ describe('backend selection', () => {
 
   it('forced gpu that is absent → BackendUnavailableError with the install command and the CUDA/cuDNN versions', async () => {
     const { loaders, calls } = fakeLoaders({ gpu: 'not installed' });
-    const err = await rejection(selectBackend(loaders, { DIFFUSION_BACKEND: 'gpu' }));
+    const err = await failure(() => selectBackend(loaders, { DIFFUSION_BACKEND: 'gpu' }));
     expect(err).to.be.instanceOf(BackendUnavailableError);
     expect(err.message).to.include('DIFFUSION_BACKEND=gpu').and.include('not installed')
       .and.include('npm install @tensorflow/tfjs-node-gpu@4.22.0').and.include('CUDA 11.2').and.include('cuDNN 8.1');
@@ -108,7 +100,7 @@ describe('backend selection', () => {
 
   it('forced node that is absent → BackendUnavailableError naming the tfjs-node install', async () => {
     const { loaders } = fakeLoaders({ node: 'not installed' });
-    const err = await rejection(selectBackend(loaders, { DIFFUSION_BACKEND: 'node' }));
+    const err = await failure(() => selectBackend(loaders, { DIFFUSION_BACKEND: 'node' }));
     expect(err).to.be.instanceOf(BackendUnavailableError);
     expect(err.message).to.include('npm install @tensorflow/tfjs-node@4.22.0');
   });
@@ -127,7 +119,7 @@ describe('backend selection', () => {
 
   it('an unknown name is an InvalidArgumentError; an empty one means automatic', async () => {
     const { loaders, calls } = fakeLoaders({});
-    const err = await rejection(selectBackend(loaders, { DIFFUSION_BACKEND: 'cuda' }));
+    const err = await failure(() => selectBackend(loaders, { DIFFUSION_BACKEND: 'cuda' }));
     expect(err).to.be.instanceOf(InvalidArgumentError);
     expect(err.message).to.include("'cuda'").and.include('gpu, webgpu, node, wasm, cpu');
     expect(calls).to.deep.equal([]);
@@ -136,7 +128,7 @@ describe('backend selection', () => {
 
   it('every backend failing → BackendUnavailableError listing each reason', async () => {
     const { loaders } = fakeLoaders({ gpu: 'a', webgpu: 'w', node: 'b', wasm: 'c', cpu: 'd' });
-    const err = await rejection(selectBackend(loaders, {}));
+    const err = await failure(() => selectBackend(loaders, {}));
     expect(err).to.be.instanceOf(BackendUnavailableError);
     expect(err.message).to.include('gpu: a; webgpu: w; node: b; wasm: c; cpu: d');
   });
@@ -165,7 +157,7 @@ describe('backend selection', () => {
       require.resolve('@tensorflow/tfjs-node-gpu');
       this.skip(); // installed on this machine: nothing to check here
     } catch {
-      const err = await rejection(defaultLoaders().gpu({ forced: false }));
+      const err = await failure(() => defaultLoaders().gpu({ forced: false }));
       expect(err.message).to.equal('not installed');
     }
   });
@@ -197,10 +189,10 @@ describe('backend selection', () => {
       expect(currentBackendReport()).to.equal(first);
       expect(await initBackend({ prefer: first.name })).to.equal(first);
       const other: BackendName = first.name === 'cpu' ? 'wasm' : 'cpu';
-      const err = await rejection(initBackend({ prefer: other }));
+      const err = await failure(() => initBackend({ prefer: other }));
       expect(err).to.be.instanceOf(InvalidArgumentError);
       expect(err.message).to.include(`already chosen as '${first.name}'`);
-      const bad = await rejection(initBackend({ prefer: 'tpu' as BackendName }));
+      const bad = await failure(() => initBackend({ prefer: 'tpu' as BackendName }));
       expect(bad).to.be.instanceOf(InvalidArgumentError);
     } finally {
       console.log = log;
@@ -280,7 +272,7 @@ describe('webgpu: which adapter, and why not (fake machines and adapters)', () =
 
   it('no GPU device node: Vulkan is not even probed; not forced → the reason; forced → OpenGL compatibility on llvmpipe', async () => {
     const a = fakeHost({ adapters: { opengl: adapter(LLVMPIPE_GL) } });
-    const err = await rejection(chooseWebGpuAdapter(false, a.host));
+    const err = await failure(() => chooseWebGpuAdapter(false, a.host));
     expect(err.message).to.equal(`${WEBGPU_FIXES.noDevice}; DIFFUSION_BACKEND=webgpu forces it`);
     expect(a.created).to.deep.equal([]);
     const c = await chooseWebGpuAdapter(true, a.host);
@@ -298,23 +290,23 @@ describe('webgpu: which adapter, and why not (fake machines and adapters)', () =
 
   it('the reasons name the fix: Vulkan loader, the NVIDIA ICD, EGL, the npm package', async () => {
     const noLoader = fakeHost({ libs: ['libEGL.so.1'], nodes: ['/dev/nvidia0'] });
-    expect((await rejection(chooseWebGpuAdapter(false, noLoader.host))).message).to.include('apt-get install libvulkan1');
+    expect((await failure(() => chooseWebGpuAdapter(false, noLoader.host))).message).to.include('apt-get install libvulkan1');
     const noIcd = fakeHost({ env: { VK_DRIVER_FILES: '/nowhere/nvidia_icd.json' }, adapters: { vulkan: null } });
-    const e2 = await rejection(chooseWebGpuAdapter(false, noIcd.host));
+    const e2 = await failure(() => chooseWebGpuAdapter(false, noIcd.host));
     expect(e2.message).to.include('no Vulkan adapter').and.include('VK_DRIVER_FILES').and.include('nvidia_icd.json');
     expect(noIcd.created, 'VK_DRIVER_FILES makes it probe Vulkan without a device node').to.deep.equal([['backend=vulkan']]);
     const noEgl = fakeHost({ libs: ['libvulkan.so.1'] });
-    const e3 = await rejection(chooseWebGpuAdapter(true, noEgl.host));
+    const e3 = await failure(() => chooseWebGpuAdapter(true, noEgl.host));
     expect(e3.message).to.include(WEBGPU_FIXES.noDevice).and.include('apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri');
     const noGl = fakeHost({ adapters: { opengl: null } });
-    expect((await rejection(chooseWebGpuAdapter(true, noGl.host))).message).to.include('OpenGL backend found no adapter');
+    expect((await failure(() => chooseWebGpuAdapter(true, noGl.host))).message).to.include('OpenGL backend found no adapter');
     const noDawn = fakeHost({ noDawn: true });
-    expect((await rejection(chooseWebGpuAdapter(false, noDawn.host))).message).to.match(/^not installed \(optional npm package webgpu@0\.6\.2/);
+    expect((await failure(() => chooseWebGpuAdapter(false, noDawn.host))).message).to.match(/^not installed \(optional npm package webgpu@0\.6\.2/);
   });
 
   it('a CPU Vulkan adapter (lavapipe) is skipped unless forced', async () => {
     const m = { nodes: ['/dev/dri/renderD128'], adapters: { vulkan: adapter(LAVAPIPE) } };
-    const err = await rejection(chooseWebGpuAdapter(false, fakeHost(m).host));
+    const err = await failure(() => chooseWebGpuAdapter(false, fakeHost(m).host));
     expect(err.message).to.match(/^CPU adapter only: mesa, llvmpipe \(LLVM 17\.0\.6, 256 bits\) \(Mesa 24\.0\.5 lavapipe\) is a CPU rasterizer .*; DIFFUSION_BACKEND=webgpu forces it$/);
     const c = await chooseWebGpuAdapter(true, fakeHost(m).host);
     expect(c.dawnBackend).to.equal('vulkan');
@@ -331,7 +323,7 @@ describe('webgpu: which adapter, and why not (fake machines and adapters)', () =
     expect(prof.created).to.deep.equal([['enable-dawn-features=allow_unsafe_apis']]);
     expect(dawnFlags('vulkan', { DIFFUSION_WEBGPU_PROFILE: '0' })).to.deep.equal(['backend=vulkan']);
     const warp = fakeHost({ platform: 'win32', adapters: { default: adapter({ vendor: 'microsoft', description: 'Microsoft Basic Render Driver' }) } });
-    expect((await rejection(chooseWebGpuAdapter(false, warp.host))).message).to.match(/^CPU adapter only/);
+    expect((await failure(() => chooseWebGpuAdapter(false, warp.host))).message).to.match(/^CPU adapter only/);
   });
 
   it('the real webgpu loader, not forced, starts only on a real GPU and otherwise says why', async function () {

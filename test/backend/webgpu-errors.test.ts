@@ -12,15 +12,7 @@ import { useTfjsWebGpuKernels } from '../../lib/backend/webgpu-kernels';
 import type { DataId, GpuDeviceLike, GpuDeviceLostInfoLike, GpuErrorLike, TensorInfoLike, WebGpuBackendLike } from '../../lib/backend/webgpu-types';
 import { expectClose, onBackend } from './compare';
 import { secondWebGpuBackend, useWebGpu } from './webgpu-setup';
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the promise to reject');
-}
+import { failure } from '../math/helpers';
 
 function thrown(f: () => unknown): Error {
   try {
@@ -93,13 +85,13 @@ describe('webgpu: errors are thrown, never silent (real device)', function () {
     expect(err.message).to.match(/other results? (was|were) recorded in the same command buffer and (is|are) lost/);
     console.log(`      thrown: ${err.message.slice(0, 240)}…`);
 
-    const lost = await rejection(before.data());
+    const lost = await failure(() => before.data());
     expect(lost).to.be.instanceOf(WebGpuError);
     expect((lost as WebGpuError).kind).to.equal('lost-result');
     expect(lost.message).to.include('AddNPackedProgram');
-    expect((await rejection(alsoBefore.data())).message).to.match(/value was lost/);
+    expect((await failure(() => alsoBefore.data())).message).to.match(/value was lost/);
     // Unguarded, this read returned [2, 3, 4, 5]: a recycled staging buffer's old contents.
-    expect((await rejection(fresh.data())).message, 'an upload queued in the lost buffer is lost too').to.match(/value was lost/);
+    expect((await failure(() => fresh.data())).message, 'an upload queued in the lost buffer is lost too').to.match(/value was lost/);
     expect(thrown(() => tf.add(before, 1))).to.be.instanceOf(WebGpuError);
 
     const sum = tf.addN(xs); // the course's AddN, after the error: right
@@ -155,7 +147,7 @@ describe('webgpu: errors are thrown, never silent (real device)', function () {
       expect(e1).to.be.instanceOf(WebGpuError);
       expect((e1 as WebGpuError).kind).to.equal('device-lost');
       expect(e1.message).to.match(/the GPU device was lost \(destroyed/);
-      expect(((await rejection(z.data())) as WebGpuError).kind).to.equal('device-lost');
+      expect(((await failure(() => z.data())) as WebGpuError).kind).to.equal('device-lost');
       tf.dispose([x, y, z]);
     } finally {
       await tf.setBackend('webgpu');
@@ -217,7 +209,7 @@ describe('webgpu: the error guard\'s bookkeeping (fake device)', () => {
     expect((err as WebGpuError).kind).to.equal('out-of-memory');
     expect(err.message).to.match(/^WebGPU out-of-memory error in FakeProgram: Out of memory: could not allocate 2 GiB\. 1 other result was recorded/);
     expect((backend.tensorMap as Map<DataId, unknown>).size).to.equal(size);
-    expect(((await rejection(backend.read(a.dataId))) as WebGpuError).kind).to.equal('lost-result');
+    expect(((await failure(() => backend.read(a.dataId))) as WebGpuError).kind).to.equal('lost-result');
     expect(() => backend.readSync(a.dataId)).to.throw(WebGpuError, /value was lost/);
     expect(() => backend.runWebGPUProgram(program, [a], 'float32')).to.throw(WebGpuError, /FakeProgram: input 0 \[4\]: this value was lost/);
     const b = backend.runWebGPUProgram(program, [], 'float32');
@@ -228,7 +220,7 @@ describe('webgpu: the error guard\'s bookkeeping (fake device)', () => {
     backend.failNext = new GPUValidationError('Binding size is larger than the maximum binding size');
     expect(() => backend.runWebGPUProgram(program, [], 'float32', undefined, own)).to.throw(WebGpuError);
     expect(backend.tensorMap.has(own.dataId)).to.equal(true);
-    expect(((await rejection(backend.read(own.dataId))) as WebGpuError).kind).to.equal('lost-result');
+    expect(((await failure(() => backend.read(own.dataId))) as WebGpuError).kind).to.equal('lost-result');
   });
 
   it('an error that arrives between calls throws at the next op (or read); a submitted result stays valid', async () => {
@@ -240,7 +232,7 @@ describe('webgpu: the error guard\'s bookkeeping (fake device)', () => {
     expect(() => backend.runWebGPUProgram(program, [a], 'float32')).to.throw(WebGpuError, /in an operation before FakeProgram: Buffer is destroyed\. - While calling \[Queue\]\.Submit/);
     expect(await backend.read(a.dataId)).to.deep.equal(new Float32Array([1]));
     report(new GPUValidationError('late'));
-    expect(((await rejection(backend.read(a.dataId))) as Error).message).to.match(/before this read: late/);
+    expect(((await failure(() => backend.read(a.dataId))) as Error).message).to.match(/before this read: late/);
   });
 
   it('device loss: every later op, read and submit throws device-lost', async () => {
@@ -252,6 +244,6 @@ describe('webgpu: the error guard\'s bookkeeping (fake device)', () => {
     expect(guard.lostDevice?.kind).to.equal('device-lost');
     expect(() => backend.runWebGPUProgram(program, [], 'float32')).to.throw(WebGpuError, /device was lost \(unknown: GPU hung\)/);
     expect(() => backend.submitQueue()).to.throw(WebGpuError, /device was lost/);
-    expect(((await rejection(backend.read(a.dataId))) as WebGpuError).kind).to.equal('device-lost');
+    expect(((await failure(() => backend.read(a.dataId))) as WebGpuError).kind).to.equal('device-lost');
   });
 });

@@ -16,17 +16,9 @@ import { parseEvaluateArgs, runEvaluate } from '../../scripts/evaluate';
 import { formatTable, parseQualityArgs, parseRows, runQualityTable, type QualityTable } from '../../scripts/quality-vs-calls';
 import { runTrain } from '../../scripts/train';
 import { parseClassifierArgs, RECIPES, runTrainClassifier } from '../../scripts/train-classifier';
+import { failure } from '../math/helpers';
 
 const SMALL = { channels: [4, 8, 8] as [number, number, number], hidden: 16, numClasses: 10, dropout: 0.3 };
-
-async function failure(f: () => unknown): Promise<Error> {
-  try {
-    await f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('eval: CLIs (npm run evaluate, npm run quality-table), in-process', function () {
   this.timeout(600000);

@@ -51,3 +51,13 @@ export async function expectRejects(f: () => Promise<unknown>, type: new (...arg
   if (re) expect((err as Error).message).to.match(re);
   return err as Error;
 }
+
+/** The error that `f` throws or rejects with (any type); fails the test when it does neither. */
+export async function failure(f: () => unknown): Promise<Error> {
+  try {
+    await f();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a failure');
+}

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import { isExerciseSpec } from '../../lib/exercises/index';
-import { runChecks } from '../../lib/exercises/selfcheck';
+import { checkCases } from '../../lib/exercises/selfcheck';
 import { disposeValue } from '../../lib/exercises/codec';
 import type { ExerciseSpec } from '../../lib/exercises/types';
 
@@ -22,20 +22,20 @@ describe('exercise specs of every notebook', () => {
 
   for (const spec of specs) {
     describe(spec.id, () => {
-      it('the reference passes every public case, without leaking tensors', () => {
-        runChecks(spec, spec.reference); // burn-in: backends allocate on first use
+      it('the reference passes every public case, without leaking tensors', async () => {
+        await checkCases(spec, spec.reference); // burn-in: backends allocate on first use
         const before = tf.memory().numTensors;
-        const results = runChecks(spec, spec.reference);
+        const results = await checkCases(spec, spec.reference);
         expect(tf.memory().numTensors).to.equal(before);
         expect(results.length).to.be.greaterThan(1);
         for (const r of results) expect(r.status, `${r.name}: ${r.message}`).to.equal('pass');
       });
 
-      it('has at least two known-wrong answers, and each fails at least one case', () => {
+      it('has at least two known-wrong answers, and each fails at least one case', async () => {
         const wrong = Object.entries(spec.wrong);
         expect(wrong.length).to.be.greaterThanOrEqual(2);
         for (const [name, fn] of wrong) {
-          const results = runChecks(spec, fn);
+          const results = await checkCases(spec, fn);
           expect(results.some((r) => r.status !== 'pass'), `wrong answer '${name}' passed every case`).to.equal(true);
         }
       });

@@ -12,16 +12,7 @@ import { runTrain } from '../../scripts/train';
 import { runExportWeights } from '../../scripts/export-weights';
 import { CorruptFileError } from '../../lib/errors';
 import { loadModel } from '../../lib/train/state';
-
-/** The error `f` throws or rejects with. */
-async function failure(f: () => unknown): Promise<Error> {
-  try {
-    await f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a failure');
-}
+import { failure } from '../math/helpers';
 
 describe('train: CLIs (npm run train / npm run sample), in-process', function () {
   let dir: string;
