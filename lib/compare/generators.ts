@@ -4,8 +4,8 @@
  *               that with classifier-free guidance; unconditional = the null class (no labels given)
  *   VAE         decoder mean of z ~ N(0, I): one network call per image
  *   GAN         generator of z ~ N(0, I): one network call per image
- * Every sample is seeded per batch (seed·100003 + batch index, as lib/eval's sampleForLabels), so a set is reproducible
- * and does not depend on the batch size of the batches before it.
+ * Every batch is seeded (seed·100003 + batch index + 1, as lib/eval's sampleForLabels without the + 1, which keeps tfjs'
+ * "unseeded" 0 away): the same n, seed, classes and batch size give the same images.
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors';
