@@ -16,6 +16,7 @@ import { createBaseline, type BaselineModel } from '../train/baseline-state';
 import { epochSource } from '../train/data';
 import { makeSchedule, type ScheduleSpec } from '../train/run-config';
 import { type FitOptions, type TrainConfig, Trainer } from '../train/trainer';
+import { progressBar } from '../viz/progress';
 import type { ModelKind } from './generators';
 
 /** The three runs' configurations (model + training; the U-Net's noise schedule). */
@@ -44,7 +45,7 @@ export interface BudgetRun {
 }
 
 export interface BudgetOptions {
-  /** Passed to fit (a progress bar label, or true). */
+  /** A progress bar over the budget's seconds (a string is its label). */
   progress?: boolean | string;
   /** Called after each step read back with the seconds elapsed. */
   onStep?: (step: number, seconds: number) => void;
@@ -78,11 +79,17 @@ export async function trainForBudget(kind: ModelKind, trainer: AnyTrainer, data:
   const cpu0 = cpuSeconds();
   const t0 = Date.now();
   const deadline = t0 + seconds * 1000;
+  const bar = opts.progress
+    ? progressBar({ total: Math.ceil(seconds), label: typeof opts.progress === 'string' ? opts.progress : kind })
+    : undefined;
   const fitOpts: FitOptions = {
     shouldStop: () => Date.now() >= deadline,
-    progress: opts.progress,
     readEvery: opts.readEvery,
-    onStep: opts.onStep ? (e) => opts.onStep!(e.step, (Date.now() - t0) / 1000) : undefined,
+    onStep: opts.onStep || bar ? (e) => {
+      const sec = (Date.now() - t0) / 1000;
+      opts.onStep?.(e.step, sec);
+      bar?.update(Math.min(Math.floor(sec), Math.ceil(seconds)), { step: e.step + 1, loss: e.loss });
+    } : undefined,
   };
   let failed: string | undefined;
   try {
@@ -90,6 +97,8 @@ export async function trainForBudget(kind: ModelKind, trainer: AnyTrainer, data:
   } catch (e) {
     if (!(e instanceof NonFiniteError)) throw e;
     failed = e.message;
+  } finally {
+    bar?.done({ steps: trainer.step });
   }
   const losses = trainer instanceof GanTrainer ? { d: trainer.dLosses(), g: trainer.gLosses() }
     : { [kind === 'vae' ? 'negElbo' : 'loss']: trainer.lossHistory.slice() };

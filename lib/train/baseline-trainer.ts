@@ -118,9 +118,16 @@ abstract class BaselineTrainerBase<M extends { params: { variables(): tf.Variabl
     return meanOfLast(this.lossHistory, n);
   }
 
-  /** EMA weights in the order of the averaged variables, read back. */
-  emaValues(): Promise<Float32Array[]> {
-    return this.ema.values();
+  /** Trainer.fit's loop: queue a step, let FitLoop read, checkpoint or stop, yield to the event loop. */
+  protected async runLoop(loop: FitLoop, source: BatchSource): Promise<void> {
+    await this.guard(async () => {
+      while (loop.running()) {
+        this.queueStep(source(this.step));
+        if (await loop.after()) break;
+        await nextTick();
+      }
+      await loop.done();
+    });
   }
 
   dispose(): void {
@@ -159,15 +166,7 @@ export class VaeTrainer extends BaselineTrainerBase<Vae, VaeTrainConfig> {
 
   /** Train from the current step to opts.until (default config.steps), as lib/train's Trainer.fit. */
   async fit(source: BatchSource, opts: FitOptions = {}): Promise<void> {
-    const loop = new FitLoop(this, opts);
-    await this.guard(async () => {
-      while (loop.running()) {
-        this.queueStep(source(this.step));
-        if (await loop.after()) break;
-        await nextTick();
-      }
-      await loop.done();
-    });
+    await this.runLoop(new FitLoop(this, opts), source);
   }
 }
 
@@ -294,16 +293,8 @@ export class GanTrainer extends BaselineTrainerBase<Gan, GanTrainConfig> {
       bar?.update(ev.step + 1, { g: ev.loss, d: ev.d.loss, gAvg100: this.recentLoss(), dAvg100: this.recentDLoss() });
     } : undefined;
     // two queue entries per step: read every readEvery steps, as the other trainers
-    const loop = new FitLoop(this, { ...opts, progress: false, onStep, readEvery: 2 * (opts.readEvery ?? 20) });
     try {
-      await this.guard(async () => {
-        while (loop.running()) {
-          this.queueStep(source(this.step));
-          if (await loop.after()) break;
-          await nextTick();
-        }
-        await loop.done();
-      });
+      await this.runLoop(new FitLoop(this, { ...opts, progress: false, onStep, readEvery: 2 * (opts.readEvery ?? 20) }), source);
     } finally {
       bar?.done({ gAvg100: this.recentLoss(), dAvg100: this.recentDLoss() });
     }
