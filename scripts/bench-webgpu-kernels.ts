@@ -4,24 +4,25 @@
  *
  * The course's WebGPU kernels (lib/backend/kernels/webgpu) against what tfjs-backend-webgpu 4.22 does without them, in
  * the same process and on the same device, at the U-Net's own sizes:
- *   adam  one Adam update of every parameter tensor: lib/train/adam.ts's Adam.apply (tf ops) and tfjs' tf.train.adam
- *         vs adamUpdate (one dispatch per tensor)
+ *   adam  one Adam update of every parameter tensor: lib/train/adam.ts's Adam.apply without the course kernels (the
+ *         composite, tf ops) and tfjs' tf.train.adam vs with them (one dispatch per tensor)
  *   clip  the global-norm clip: the composite (clipByGlobalNorm's ops without its read, + the scale multiplies) vs
  *         gradientControl (the scale is then applied inside adamUpdate)
  *   conv  Conv2DBackpropFilter for every distinct conv layer of the U-Net, at each batch: tfjs' kernel vs the course's
  *   gn    GroupNorm+SiLU forward and gradient at every GroupNorm shape of the U-Net: composite vs fused
- *   step  a whole training step (ε-MSE forward + gradients, global-norm clip, Adam) at each batch: tfjs' kernels with
- *         lib/train/adam.ts vs the course's kernels with gradientControl + adamUpdate
+ *   step  a whole training step (ε-MSE forward + gradients, gradientControl, lib/train's Adam and EMA, as the trainer
+ *         does it) at each batch: without the course's kernels vs with them
  * --match TEXT keeps the conv/gn rows whose label contains TEXT (e.g. 'dw[3,3,32,32] s1').
  * Each figure: dispatches (counted at Dawn's encoder), and the wall time per call = (K calls back to back, then one
  * `await data()` of the last result) / K, median of 3 such runs after a warm-up call (compiles the pipelines).
  *
- * On a GPU machine without Node tooling, bundle it (run from the repository root, or any folder with configs/):
- *   npx esbuild scripts/bench-webgpu-kernels.ts --bundle --platform=node --external:webgpu --outfile=bench-webgpu.js
- *   node bench-webgpu.js --gpu --json bench-webgpu.json
- * Without --gpu, Dawn runs on Mesa llvmpipe (OpenGL backend, compatibility mode): CPU figures, for correctness and
- * dispatch counts, not GPU speed. --gpu: Dawn's default backend (Vulkan), core feature level and timestamp queries
- * (tf.profile's kernelMs is then GPU time); set VK_DRIVER_FILES to the NVIDIA ICD on the lent machines (docs: gpu.md).
+ * The backend is lib's webgpu loader (lib/backend/webgpu.ts). Without --gpu it is FORCED, so that a machine without a
+ * GPU runs it on Mesa llvmpipe (Dawn's OpenGL backend, compatibility mode): CPU figures, for correctness and dispatch
+ * counts, not GPU speed. --gpu: a real GPU adapter only (it fails on a CPU one), with timestamp queries
+ * (DIFFUSION_WEBGPU_PROFILE=1: tf.profile's kernelMs is then GPU time). The GPU check (scripts/gpu-check.sh) bundles
+ * this script and runs it on the device with --gpu; set VK_DRIVER_FILES to the NVIDIA ICD there (docs: gpu.md).
+ * "Without the course kernels" swaps tfjs' originals in through lib's registry (withTfjsWebGpuKernels), keeping the
+ * course's AddN (a correctness fix: tfjs' fails beyond 7 inputs).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -29,10 +30,12 @@ import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../lib/errors';
 import { createModel, REFERENCE_UNET, type DiffusionModel, type ModelConfig } from '../lib/models';
 import { Adam } from '../lib/train/adam';
-import {
-  adamUpdate, gradientControl, gradientControlComposite, registerWebGPUKernels, unregisterWebGPUKernels,
-} from '../lib/backend/kernels/webgpu/index';
+import { Ema } from '../lib/train/ema';
+import { adamUpdate, gradientControl, gradientControlComposite, webgpuKernelConfigs } from '../lib/backend/kernels/webgpu/index';
+import { loadWebGpu } from '../lib/backend/webgpu';
+import { withTfjsWebGpuKernels } from '../lib/backend/webgpu-kernels';
 import { groupNormComposite, groupNormOp } from '../lib/nn/group-norm';
+import { countDispatches } from '../test/backend/webgpu-cases';
 
 interface Args { gpu: boolean; batches: number[]; only: Set<string>; models: string[]; reps: number; json?: string; match?: string }
 
@@ -59,13 +62,10 @@ function parseArgs(argv: string[]): Args {
 }
 
 const args = parseArgs(process.argv.slice(2));
-if (args.gpu) {
-  process.env.DIFFUSION_DAWN_ARGS ??= 'enable-dawn-features=allow_unsafe_apis';
-  process.env.DIFFUSION_WEBGPU_FEATURE_LEVEL ??= 'core';
-}
-// after the environment is set: the helper reads it when it starts Dawn
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { countDispatches, startWebGPU } = require('../test/backend/webgpu-dawn-setup') as typeof import('../test/backend/webgpu-dawn-setup');
+// the course's WGSL kernels (not its AddN, which only fixes tfjs' for many inputs): what "without" leaves out
+const COURSE_WGSL = webgpuKernelConfigs.map((c) => c.kernelName);
+/** `f` with tfjs' own webgpu kernels in place of the course's WGSL ones (the course's fused Adam / EMA absent). */
+const withoutCourseKernels = <T>(f: () => Promise<T>) => withTfjsWebGpuKernels(f, COURSE_WGSL);
 
 // the repository root: this file's parent, or the working directory when it runs as a bundle elsewhere (GPU machines)
 const ROOT = fs.existsSync(path.resolve(__dirname, '..', 'configs')) ? path.resolve(__dirname, '..') : process.cwd();
@@ -119,6 +119,13 @@ function report(section: string, label: string, before: { ms: number; dispatches
   console.log(`${section.padEnd(5)} ${label.padEnd(44)} dispatches ${String(before.dispatches).padStart(5)} → ${String(after.dispatches).padEnd(5)}`
     + ` ms/call ${f(before.ms).padStart(8)} → ${f(after.ms).padEnd(8)} (${(before.ms / after.ms).toFixed(1)}×)`);
   results.push({ section, label, before, after, ...extra });
+  writeJson(); // after every row: a run stopped by a time limit (the GPU check) keeps what it measured
+}
+
+function writeJson(): void {
+  if (!args.json) return;
+  fs.mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });
+  fs.writeFileSync(args.json, JSON.stringify({ date: new Date().toISOString(), gpu: args.gpu, batches: args.batches, results }, null, 1));
 }
 
 /** Random gradients shaped like the model's variables (fixed seeds). */
@@ -130,9 +137,9 @@ async function benchAdam(model: DiffusionModel<ModelConfig>, name: string): Prom
   const vars = model.params.variables();
   const grads = fakeGrads(vars, 0.01);
   const k = Math.max(1, Math.floor(args.reps / 2));
-  // before: lib/train/adam.ts as it is (tf ops per tensor)
+  // before: lib/train/adam.ts without the course kernels (its composite: tf ops per tensor)
   const adam = new Adam(vars);
-  const before = await time(() => { adam.apply(grads, 1e-3); return [tf.clone(vars[0])]; }, k);
+  const before = await withoutCourseKernels(() => time(() => { adam.apply(grads, 1e-3); return [tf.clone(vars[0])]; }, k));
   adam.dispose();
   // tfjs' own Adam, for the figure gpu.md quotes
   const opt = tf.train.adam(1e-3);
@@ -212,11 +219,7 @@ async function benchConv(model: DiffusionModel<ModelConfig>, name: string): Prom
       const run = () => [tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
         strides: s.stride, pad: 'same', dataFormat: 'NHWC', filterShape: s.filter,
       } as unknown as tf.NamedAttrMap) as tf.Tensor];
-      unregisterWebGPUKernels();
-      const before = await time(run, args.reps);
-      const profBefore = await profileKernels(run);
-      const ref = run()[0];
-      registerWebGPUKernels();
+      const [before, profBefore, ref] = await withoutCourseKernels(async () => [await time(run, args.reps), await profileKernels(run), run()[0]] as const);
       const after = await time(run, args.reps);
       const profAfter = await profileKernels(run);
       const ours = run()[0];
@@ -257,7 +260,7 @@ async function benchGroupNorm(model: DiffusionModel<ModelConfig>, name: string):
   }
 }
 
-/** One training step: loss, gradients of every variable, clip by global norm 1, Adam (lr 1e-3). */
+/** One training step: loss, gradients of every variable, control (clip norm 1), lib/train's Adam (lr 1e-3) and EMA. */
 async function benchStep(model: DiffusionModel<ModelConfig>, name: string): Promise<void> {
   const c = model.config as { imageSize: number; channels: number; numClasses?: number };
   const vars = model.params.variables();
@@ -272,41 +275,29 @@ async function benchStep(model: DiffusionModel<ModelConfig>, name: string): Prom
       return { value, grads: vars.map((v) => grads[v.name]) };
     };
     const k = Math.max(1, Math.floor(args.reps / 2));
-    // before: tfjs' kernels; clip as clipByGlobalNorm computes it (without its read); lib/train/adam.ts
-    unregisterWebGPUKernels();
+    // before: tfjs' kernels; the control and lib/train/adam.ts as composites (what lib does without the course kernels)
+    const step = (adam: Adam, ema: Ema) => () => {
+      const { value, grads } = gradsOf();
+      tf.tidy(() => {
+        const control = gradientControl(grads, 1, { loss: value });
+        adam.apply(grads, 1e-3, control);
+        ema.update(control);
+      });
+      tf.dispose(grads);
+      return [value];
+    };
     const adam = new Adam(vars);
-    const before = await time(() => {
-      const { value, grads } = gradsOf();
-      tf.tidy(() => {
-        const ctrl = gradientControlComposite(grads, 1);
-        const scale = tf.slice(ctrl, [1], [1]);
-        adam.apply(grads.map((g) => tf.mul(g, scale)), 1e-3);
-      });
-      tf.dispose(grads);
-      return [value];
-    }, k);
+    const ema = new Ema(vars, 0.999);
+    const before = await withoutCourseKernels(() => time(step(adam, ema), k));
     adam.dispose();
-    // after: the course's kernels (conv filter gradient, GroupNorm), gradientControl and one adamUpdate per tensor
-    registerWebGPUKernels();
-    const m = vars.map((v) => tf.variable(tf.zerosLike(v), false));
-    const v2 = vars.map((v) => tf.variable(tf.zerosLike(v), false));
-    let step = 0;
-    const after = await time(() => {
-      const { value, grads } = gradsOf();
-      step += 1;
-      tf.tidy(() => {
-        const ctrl = gradientControl(grads, 1);
-        vars.forEach((theta, i) => {
-          const r = adamUpdate(theta, m[i], v2[i], grads[i], { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, step }, ctrl);
-          theta.assign(r.theta);
-          m[i].assign(r.m);
-          v2[i].assign(r.v);
-        });
-      });
-      tf.dispose(grads);
-      return [value];
-    }, k);
-    tf.dispose([...m, ...v2, x, noise, t, classes]);
+    ema.dispose();
+    // after: the course's kernels (conv filter gradient, GroupNorm, the control, one fused Adam dispatch per tensor)
+    const adam2 = new Adam(vars);
+    const ema2 = new Ema(vars, 0.999);
+    const after = await time(step(adam2, ema2), k);
+    adam2.dispose();
+    ema2.dispose();
+    tf.dispose([x, noise, t, classes]);
     report('step', `${name} B=${batch} training step`, before, after);
     const top = (r: { byProgram: Record<string, number> }) => Object.entries(r.byProgram).slice(0, 12).map(([p, n]) => `${p} ${n}`).join(', ');
     console.log(`      dispatches by program, before: ${top(before)}\n      after: ${top(after)}`);
@@ -314,11 +305,9 @@ async function benchStep(model: DiffusionModel<ModelConfig>, name: string): Prom
 }
 
 async function main(): Promise<void> {
-  await startWebGPU();
-  registerWebGPUKernels();
-  const be = tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string } };
-  console.log(`webgpu (${args.gpu ? 'Dawn default backend' : 'Dawn OpenGL on Mesa llvmpipe: CPU figures'}), adapter vendor `
-    + `'${be.adapterInfo?.vendor ?? '?'}' ${be.adapterInfo?.architecture ?? ''}; batches ${args.batches.join(', ')}`);
+  if (args.gpu) process.env.DIFFUSION_WEBGPU_PROFILE ??= '1'; // timestamp queries: tf.profile reports GPU time
+  const started = await loadWebGpu({ forced: !args.gpu });
+  console.log(`webgpu: ${started.detail}${started.chosen.cpuReason ? ' — CPU figures' : ''}; batches ${args.batches.join(', ')}`);
   for (const name of args.models) {
     const model = createModel(modelConfig(name));
     // the variables' first use uploads them; afterwards every op on them runs on the device
@@ -329,10 +318,7 @@ async function main(): Promise<void> {
     if (args.only.has('step')) await benchStep(model, name);
     model.dispose();
   }
-  if (args.json) {
-    fs.mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });
-    fs.writeFileSync(args.json, JSON.stringify({ date: new Date().toISOString(), gpu: args.gpu, batches: args.batches, results }, null, 1));
-  }
+  writeJson();
 }
 
 main().catch((err) => {

@@ -1,5 +1,6 @@
 /**
  * npm run bench [-- --quick] [--slow] [--json FILE] [--models reference,unet-cond-mnist] [--no-torch] [--profile]
+ *                  [--variants a,b] [--webgpu] [--batch N] [--tiny] [--torch-device cpu|cuda] [--torch-python PATH]
  *
  * Speed and memory of the course's models on every backend available here, next to the same model in PyTorch on the
  * CPU (scripts/bench_torch.py, run in the same invocation). Prints a table and writes JSON (default
@@ -8,9 +9,19 @@
  *   --quick     fewer timed steps (3 after 1 warm-up), DDIM-50 estimated from 5 steps, leak checks over 20 train steps
  *               and 200 sampling steps: a couple of minutes instead of ~10
  *   --slow      also the pure-JS cpu backend (train at batch 2: minutes per step)
- *   --profile   print the 12 most expensive kernels of one training step (wasm + course kernels)
+ *   --profile   print the 12 most expensive kernels of one training step (wasm, native, webgpu; on webgpu with
+ *               timestamp queries, i.e. GPU time)
+ *   --variants  only these rows (e.g. webgpu)
+ *   --webgpu    the webgpu row also on a CPU adapter (Mesa llvmpipe: a dry run, CPU figures); without it the row is
+ *               there only when lib's webgpu loader finds a real GPU adapter
+ *   --batch N   the batch of the training step, forward pass and sampling (default 64)
+ *   --tiny      smoke test of the benchmark itself (1 timed step, sampling estimated from 2 steps, leak checks over 3
+ *               train / 10 sampling steps): figures without meaning, for dry runs on llvmpipe
+ *   --torch-device cuda  the PyTorch row on the GPU (one run) instead of the CPU thread counts; --torch-python: the
+ *               interpreter that has torch (default /usr/bin/python3)
  *
  * Every backend variant runs in a fresh child process (`--child VARIANT`), so its peak RSS and wasm heap are its own.
+ * Bundled by the GPU check (scripts/gpu-check.sh) it runs from the repository root without ts-node.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -25,8 +36,10 @@ import { ddimSample, ddpmSample, type SampleResult } from '../lib/samplers';
 import { DEFAULT_TRAIN, Trainer, type Batch, type TrainConfig } from '../lib/train/trainer';
 import { makeSchedule, readRunConfig } from '../lib/train/run-config';
 
-const ROOT = path.resolve(__dirname, '..');
-const BATCH = 64;
+// the repository root: this file's parent, or the working directory when it runs as a bundle (the GPU check)
+const ROOT = fs.existsSync(path.resolve(__dirname, '..', 'configs')) ? path.resolve(__dirname, '..') : process.cwd();
+/** Batch of the timed training step, forward pass and sampling (--batch). */
+let BATCH = 64;
 
 // ---------------------------------------------------------------------------------------------------- options
 
@@ -39,14 +52,18 @@ const BATCH = 64;
  * native-avx512, native-2threads-avx512: as native / native-2threads with OPENBLAS_CORETYPE=SkylakeX, i.e. OpenBLAS'
  *   AVX-512 kernels, on CPUs that have AVX-512 when the environment chose another core type (skipped otherwise).
  * wasm-stock: tfjs' wasm without the course kernels. cpu: tfjs' pure-JS backend (with --slow).
+ * webgpu: lib/backend's webgpu (Dawn, the course's WGSL kernels), lib/train's Trainer; only on a real GPU adapter unless
+ *   --webgpu forces it (then also on llvmpipe).
  */
-type Variant = 'wasm' | 'wasm-2threads' | 'native' | 'native-blas2' | 'native-2threads' | 'native-2threads-mb16'
+type Variant = 'webgpu' | 'wasm' | 'wasm-2threads' | 'native' | 'native-blas2' | 'native-2threads' | 'native-2threads-mb16'
   | 'native-avx512' | 'native-2threads-avx512' | 'wasm-stock' | 'cpu';
-const VARIANTS: Variant[] = ['wasm', 'wasm-2threads', 'native', 'native-blas2', 'native-2threads', 'native-2threads-mb16',
+const VARIANTS: Variant[] = ['webgpu', 'wasm', 'wasm-2threads', 'native', 'native-blas2', 'native-2threads', 'native-2threads-mb16',
   'native-avx512', 'native-2threads-avx512', 'wasm-stock', 'cpu'];
 const isParallel = (v: Variant) => v.includes('2threads');
 /** Environment of each variant's child process (DIFFUSION_NATIVE, DIFFUSION_BLAS_THREADS, OPENBLAS_CORETYPE). */
-function variantEnv(v: Variant): Record<string, string> {
+function variantEnv(v: Variant, profile: boolean): Record<string, string> {
+  // timestamp queries: tf.profile then reports each kernel's GPU time
+  if (v === 'webgpu') return profile ? { DIFFUSION_WEBGPU_PROFILE: '1' } : {};
   if (!v.startsWith('native')) return { DIFFUSION_NATIVE: '0' };
   const env: Record<string, string> = { DIFFUSION_NATIVE: '1', DIFFUSION_BLAS_THREADS: v === 'native-blas2' ? '2' : '1' };
   if (v.endsWith('-avx512')) env.OPENBLAS_CORETYPE = 'SkylakeX';
@@ -73,10 +90,21 @@ interface Args {
   models?: string[];
   child?: Variant;
   modelFile?: string;
+  variants?: Variant[];
+  webgpu: boolean;
+  batch: number;
+  tiny: boolean;
+  torchDevice: 'cpu' | 'cuda';
+  torchPython?: string;
+}
+
+function parseVariant(v: string, flag: string): Variant {
+  if (!VARIANTS.includes(v as Variant)) throw new InvalidArgumentError(`${flag} must be one of ${VARIANTS.join(', ')}, got '${v}'`);
+  return v as Variant;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, slow: false, profile: false, torch: true };
+  const a: Args = { quick: false, slow: false, profile: false, torch: true, webgpu: false, batch: 64, tiny: false, torchDevice: 'cpu' };
   const args = new ArgList(argv);
   for (let k = args.next(); k !== undefined; k = args.next()) {
     if (k === '--quick') a.quick = true;
@@ -85,12 +113,24 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--no-torch') a.torch = false;
     else if (k === '--json') a.json = args.value(k);
     else if (k === '--models') a.models = args.value(k).split(',').map((s) => s.trim()).filter(Boolean);
-    else if (k === '--child') {
-      const v = args.value(k) as Variant;
-      if (!VARIANTS.includes(v)) throw new InvalidArgumentError(`--child must be one of ${VARIANTS.join(', ')}, got '${v}'`);
-      a.child = v;
-    } else if (k === '--model-file') a.modelFile = args.value(k);
-    else throw new InvalidArgumentError(`unknown option '${k}'; expected --quick, --slow, --profile, --no-torch, --json FILE, --models a,b`);
+    else if (k === '--child') a.child = parseVariant(args.value(k), k);
+    else if (k === '--model-file') a.modelFile = args.value(k);
+    else if (k === '--variants') a.variants = args.value(k).split(',').map((s) => parseVariant(s.trim(), '--variants'));
+    else if (k === '--webgpu') a.webgpu = true;
+    else if (k === '--tiny') a.tiny = true;
+    else if (k === '--batch') {
+      const v = args.value(k);
+      a.batch = Number(v);
+      if (!(Number.isInteger(a.batch) && a.batch > 0)) throw new InvalidArgumentError(`--batch must be a positive integer, got '${v}'`);
+    } else if (k === '--torch-device') {
+      const d = args.value(k);
+      if (d !== 'cpu' && d !== 'cuda') throw new InvalidArgumentError(`--torch-device must be cpu or cuda, got '${d}'`);
+      a.torchDevice = d;
+    } else if (k === '--torch-python') a.torchPython = args.value(k);
+    else {
+      throw new InvalidArgumentError(`unknown option '${k}'; expected --quick, --slow, --profile, --no-torch, --json FILE, --models a,b, `
+        + '--variants a,b, --webgpu, --batch N, --tiny, --torch-device cpu|cuda, --torch-python PATH');
+    }
   }
   return a;
 }
@@ -110,8 +150,16 @@ function benchModels(only?: string[]): { models: BenchModel[]; skipped: string[]
   const skipped: string[] = [];
   const dir = path.join(ROOT, 'configs');
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
+  // the cost of a step depends on the network and the batch only: a config with the reference's network (the shipped
+  // models') would time the same thing again
+  const costKey = (m: ModelConfig, batch: number) => JSON.stringify({ ...m, predictionType: undefined, seed: undefined, batch });
+  const referenceKey = costKey(REFERENCE_UNET, BATCH);
   for (const f of files) {
     const rc = readRunConfig(path.join(dir, f));
+    if (!only && costKey(rc.model, rc.train.batchSize) === referenceKey) {
+      skipped.push(`${rc.name}: the reference network at the same batch (timed once, as 'reference')`);
+      continue;
+    }
     models.push({ name: rc.name, model: rc.model, schedule: rc.schedule, trainBatch: rc.train.batchSize });
   }
   // by default: the reference and the course's models; configs named *test* are for tests (name them to include them)
@@ -200,8 +248,12 @@ interface ChildResult {
   leakSample?: { steps: number; batch: number; first: number; last: number; min: number; max: number };
   peakRssMB: number;
   wasmHeapMB?: number;
+  /** webgpu: tfjs' GPU buffer pool (in use + kept for reuse), a lower bound of the device memory used. */
+  gpuPoolMB?: number;
   workerHeapMB?: number[];
   profile?: { kernel: string; ms: number; calls: number }[];
+  /** Engine-level kernels in the profiled step (tf.profile). */
+  profileKernels?: number;
   notes: string[];
 }
 
@@ -210,13 +262,19 @@ const MB = 1024 * 1024;
 async function runChild(args: Args): Promise<ChildResult> {
   const variant = args.child!;
   const bm = JSON.parse(fs.readFileSync(args.modelFile!, 'utf8')) as BenchModel;
-  const quick = args.quick;
-  const steps = variant === 'cpu' ? 2 : quick ? 3 : 5;
-  const warmup = variant === 'cpu' ? 1 : quick ? 1 : 2;
+  const quick = args.quick || args.tiny;
+  const steps = args.tiny ? 1 : variant === 'cpu' ? 2 : quick ? 3 : 5;
+  const warmup = variant === 'cpu' || quick ? 1 : 2;
   const notes: string[] = [];
 
   let backendLine: string;
-  if (variant === 'wasm-stock' || variant === 'cpu') {
+  if (variant === 'webgpu') {
+    // a real GPU adapter only, unless --webgpu forces it (then Mesa llvmpipe too): lib's loader decides
+    const { loadWebGpu } = await import('../lib/backend/webgpu');
+    await loadWebGpu({ forced: args.webgpu });
+    const { initBackend } = await import('../lib/backend');
+    backendLine = (await initBackend({ prefer: 'webgpu', quiet: true })).line;
+  } else if (variant === 'wasm-stock' || variant === 'cpu') {
     // bypass lib/backend on purpose: stock tfjs, none of the course's kernels
     await import('@tensorflow/tfjs-backend-wasm');
     const name = variant === 'cpu' ? 'cpu' : 'wasm';
@@ -267,7 +325,9 @@ async function runChild(args: Args): Promise<ChildResult> {
       result.trainStepMs = t.medianMs;
       result.trainStepMsAll = t.allMs;
       result.trainStepCpuMs = t.cpuMedianMs;
-      if (args.profile && (variant === 'wasm' || variant === 'native')) result.profile = await profileStep(trainer, bm, trainBatch);
+      if (args.profile && (variant === 'wasm' || variant === 'native' || variant === 'webgpu')) {
+        ({ top: result.profile, kernels: result.profileKernels } = await profileStep(trainer, bm, trainBatch));
+      }
       trainer.dispose();
     }
     result.imagesPerSec = (trainBatch * 1000) / result.trainStepMs!;
@@ -334,7 +394,7 @@ async function runChild(args: Args): Promise<ChildResult> {
     return ms;
   };
   if (quick) {
-    const k = 5;
+    const k = args.tiny ? 2 : 5;
     result.ddim50Ms = ((await wall(() => ddimSample(den, sampleShape(bm.model, BATCH), schedule, { predictionType: bm.model.predictionType, steps: k, seed: 1, classes }))) / k) * 50;
     result.ddim50Estimated = true;
   } else {
@@ -343,7 +403,7 @@ async function runChild(args: Args): Promise<ChildResult> {
   }
   // DDPM's per-step work equals the full run's (one forward + a few elementwise ops): 1000 steps at batch 64 would take
   // ~15 min here, so the per-step time of a 10-step run is scaled up, and the table says "est."
-  const k = 10;
+  const k = args.tiny ? 2 : 10;
   result.ddpm1000Ms = ((await wall(() => ddpmSample(den, sampleShape(bm.model, BATCH), schedule, { predictionType: bm.model.predictionType, steps: k, seed: 2, classes }))) / k) * 1000;
   result.ddpm1000Estimated = true;
 
@@ -357,7 +417,7 @@ async function runChild(args: Args): Promise<ChildResult> {
 
   // ---- tensor counts: flat over training steps and over a full-length sampling run (small batches: counts only)
   {
-    const n = quick ? 20 : 100;
+    const n = args.tiny ? 3 : quick ? 20 : 100;
     const trainer = new Trainer(model, schedule, trainConfig());
     await trainer.trainStep(syntheticBatch(bm.model, 2, 0));
     const after1 = tf.memory().numTensors;
@@ -366,7 +426,7 @@ async function runChild(args: Args): Promise<ChildResult> {
     trainer.dispose();
   }
   {
-    const n = quick ? 200 : 1000;
+    const n = args.tiny ? 10 : quick ? 200 : 1000;
     const counts: number[] = [];
     const before = tf.memory().numTensors;
     const r = await ddpmSample(den, sampleShape(bm.model, 1), schedule, {
@@ -377,13 +437,19 @@ async function runChild(args: Args): Promise<ChildResult> {
     if (tf.memory().numTensors !== before) notes.push(`sampling left ${tf.memory().numTensors - before} tensors behind`);
   }
   result.peakRssMB = peakRssBytes() / MB;
-  result.wasmHeapMB = (wasmHeapBytes() ?? 0) / MB;
+  if (variant === 'webgpu') {
+    const bytes = (tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU;
+    result.gpuPoolMB = bytes === undefined ? undefined : bytes / MB;
+  } else result.wasmHeapMB = (wasmHeapBytes() ?? 0) / MB;
   model.dispose();
   return result;
 }
 
-/** Per-kernel time of one training step (wasm kernels are synchronous, so tfjs' kernel timings are real). */
-async function profileStep(trainer: Trainer, bm: BenchModel, batch: number): Promise<{ kernel: string; ms: number; calls: number }[]> {
+/**
+ * Per-kernel time of one training step (wasm kernels are synchronous, so tfjs' kernel timings are real; on webgpu they
+ * are GPU times when timestamp queries are on, DIFFUSION_WEBGPU_PROFILE=1, which --profile sets, and 0 otherwise).
+ */
+async function profileStep(trainer: Trainer, bm: BenchModel, batch: number): Promise<{ top: { kernel: string; ms: number; calls: number }[]; kernels: number }> {
   const info = await tf.profile(async () => {
     await trainer.trainStep(syntheticBatch(bm.model, batch, 999));
   });
@@ -394,23 +460,29 @@ async function profileStep(trainer: Trainer, bm: BenchModel, batch: number): Pro
     e.calls += 1;
     by.set(k.name, e);
   }
-  return [...by.entries()].map(([kernel, v]) => ({ kernel, ...v })).sort((a, b) => b.ms - a.ms).slice(0, 12);
+  const top = [...by.entries()].map(([kernel, v]) => ({ kernel, ...v })).sort((a, b) => b.ms - a.ms || b.calls - a.calls).slice(0, 12);
+  return { top, kernels: info.kernels.length };
 }
 
 // ---------------------------------------------------------------------------------------------------- parent
 
 interface TorchRun {
+  device?: 'cpu' | 'cuda'; gpu?: string; peakGpuMB?: number;
   threads: number; params: number; trainStepMs: number; trainStepCpuMs?: number; imagesPerSec: number; forwardMs: number;
   forwardCpuMs?: number; peakRssMB: number;
 }
 interface TorchResult { torch?: string; runs?: TorchRun[]; skipped?: string; error?: string }
 
 function spawnChild(args: Args, variant: Variant, modelFile: string): ChildResult | { variant: Variant; error: string } {
-  const childArgs = ['-r', 'ts-node/register/transpile-only', __filename, '--child', variant, '--model-file', modelFile];
+  // from the repository: this .ts file through ts-node; as a bundle (the GPU check): the bundle itself
+  const self = __filename.endsWith('.ts') ? ['-r', 'ts-node/register/transpile-only', __filename] : [__filename];
+  const childArgs = [...self, '--child', variant, '--model-file', modelFile, '--batch', String(BATCH)];
   if (args.quick) childArgs.push('--quick');
+  if (args.tiny) childArgs.push('--tiny');
   if (args.profile) childArgs.push('--profile');
+  if (args.webgpu) childArgs.push('--webgpu');
   const r = spawnSync(process.execPath, childArgs, {
-    cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * MB, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...variantEnv(variant) },
+    cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * MB, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...variantEnv(variant, args.profile) },
   });
   const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
   try {
@@ -422,11 +494,13 @@ function spawnChild(args: Args, variant: Variant, modelFile: string): ChildResul
 
 function runTorch(args: Args, bm: BenchModel, modelFile: string): TorchResult {
   if (!args.torch) return { skipped: '--no-torch' };
-  const py = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const py = args.torchPython ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   const cfgFile = modelFile.replace(/\.json$/, '.torch.json');
   fs.writeFileSync(cfgFile, JSON.stringify(bm.model));
-  const r = spawnSync(py, [path.join(ROOT, 'scripts/bench_torch.py'), '--config', cfgFile, '--threads', '2,1',
-    '--batch', String(BATCH), '--steps', args.quick ? '3' : '5', '--warmup', args.quick ? '1' : '2'],
+  const where = args.torchDevice === 'cuda' ? ['--device', 'cuda'] : ['--threads', '2,1'];
+  const [steps, warmup] = args.tiny ? ['1', '1'] : args.quick ? ['3', '1'] : ['5', '2'];
+  const r = spawnSync(py, [path.join(ROOT, 'scripts/bench_torch.py'), '--config', cfgFile, ...where,
+    '--batch', String(BATCH), '--steps', steps, '--warmup', warmup],
   { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * MB, stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.error) return { skipped: `cannot run ${py}: ${r.error.message}` };
   const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
@@ -440,12 +514,13 @@ function runTorch(args: Args, bm: BenchModel, modelFile: string): TorchResult {
 const fmt = (v: number | undefined, digits = 0) => (v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 
 function table(bm: BenchModel, rows: (ChildResult | { variant: Variant; error: string })[], torch: TorchResult): string {
-  const head = ['variant', 'params', 'batch', 'ms/step', 'cpu ms', 'img/s', 'ms/fwd@64', 'cpu ms', 'DDIM-50 s', 'DDPM-1000 s', 'RSS MB', 'heap MB', 'tensors train', 'tensors sample'];
+  const head = ['variant', 'params', 'batch', 'ms/step', 'cpu ms', 'img/s', `ms/fwd@${BATCH}`, 'cpu ms', 'DDIM-50 s', 'DDPM-1000 s', 'RSS MB', 'heap MB', 'tensors train', 'tensors sample'];
   const lines: string[][] = [head];
   for (const r of rows) {
     if ('error' in r) { lines.push([r.variant, `error: ${r.error}`]); continue; }
     const train = r.trainError ? `fails: ${r.trainError.slice(0, 60)}` : fmt(r.trainStepMs);
-    const heap = r.workerHeapMB?.length ? `${fmt(r.wasmHeapMB)} + ${r.workerHeapMB.map((h) => fmt(h)).join(' + ')}` : fmt(r.wasmHeapMB);
+    const heap = r.gpuPoolMB !== undefined ? `gpu ${fmt(r.gpuPoolMB)}`
+      : r.workerHeapMB?.length ? `${fmt(r.wasmHeapMB)} + ${r.workerHeapMB.map((h) => fmt(h)).join(' + ')}` : fmt(r.wasmHeapMB);
     lines.push([
       r.variant, String(r.params), String(r.trainBatch ?? '—'), train, fmt(r.trainStepCpuMs), fmt(r.imagesPerSec, 1), fmt(r.forwardMs), fmt(r.forwardCpuMs),
       r.ddim50Ms === undefined ? '—' : `${fmt(r.ddim50Ms / 1000, 1)}${r.ddim50Estimated ? ' est.' : ''}`,
@@ -456,7 +531,8 @@ function table(bm: BenchModel, rows: (ChildResult | { variant: Variant; error: s
     ]);
   }
   for (const t of torch.runs ?? []) {
-    lines.push([`pytorch ${t.threads} thr`, String(t.params), String(BATCH), fmt(t.trainStepMs), fmt(t.trainStepCpuMs), fmt(t.imagesPerSec, 1), fmt(t.forwardMs), fmt(t.forwardCpuMs), '—', '—', fmt(t.peakRssMB), '—', '—', '—']);
+    lines.push([t.device === 'cuda' ? 'pytorch cuda' : `pytorch ${t.threads} thr`, String(t.params), String(BATCH), fmt(t.trainStepMs), fmt(t.trainStepCpuMs), fmt(t.imagesPerSec, 1), fmt(t.forwardMs), fmt(t.forwardCpuMs), '—', '—', fmt(t.peakRssMB),
+      t.peakGpuMB !== undefined ? `gpu ${fmt(t.peakGpuMB)}` : '—', '—', '—']);
   }
   const widths = head.map((_, j) => Math.max(...lines.map((l) => (l[j] ?? '').length)));
   const out = lines.map((l) => l.map((c, j) => (j === 0 ? c.padEnd(widths[j]) : (c ?? '').padStart(widths[j]))).join('  '));
@@ -468,8 +544,9 @@ function table(bm: BenchModel, rows: (ChildResult | { variant: Variant; error: s
 
 function ratios(rows: (ChildResult | { error: string })[], torch: TorchResult): Record<string, number | undefined> {
   const ok = rows.filter((r): r is ChildResult => !('error' in r));
-  const t2 = torch.runs?.find((r) => r.threads === 2);
-  const t1 = torch.runs?.find((r) => r.threads === 1);
+  // the reference: PyTorch on CUDA when measured (--torch-device cuda), else on 2 CPU threads
+  const t2 = torch.runs?.find((r) => r.device === 'cuda') ?? torch.runs?.find((r) => r.threads === 2);
+  const t1 = torch.runs?.find((r) => r.threads === 1 && r.device !== 'cuda');
   const by = (v: Variant) => ok.find((r) => r.variant === v);
   const div = (a: number | undefined, b: number | undefined) => (a && b ? a / b : undefined);
   const out: Record<string, number | undefined> = {};
@@ -488,8 +565,24 @@ function ratios(rows: (ChildResult | { error: string })[], torch: TorchResult): 
   return out;
 }
 
+/**
+ * Whether the webgpu row runs: lib's loader must find a real GPU adapter (the rule of the automatic selection), unless
+ * --webgpu forces it. Returns why not, or undefined.
+ */
+async function webgpuSkipReason(args: Args): Promise<string | undefined> {
+  if (args.webgpu) return undefined;
+  const { chooseWebGpuAdapter, realWebGpuHost } = await import('../lib/backend/webgpu');
+  try {
+    await chooseWebGpuAdapter(false, realWebGpuHost());
+    return undefined;
+  } catch (e) {
+    return `${(e instanceof Error ? e.message : String(e)).replace(/; DIFFUSION_BACKEND=webgpu forces it$/, "")} (--webgpu runs it anyway)`;
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  BATCH = args.batch;
   if (args.child) {
     try {
       const r = await runChild(args);
@@ -503,7 +596,14 @@ async function main(): Promise<void> {
   const started = new Date();
   const { models, skipped } = benchModels(args.models);
   const withAvx512 = avx512RowsApply() && process.env.OPENBLAS_CORETYPE !== undefined;
-  const variants = VARIANTS.filter((v) => (v !== 'cpu' || args.slow) && (!v.endsWith('-avx512') || withAvx512));
+  let variants = args.variants ?? VARIANTS.filter((v) => (v !== 'cpu' || args.slow) && (!v.endsWith('-avx512') || withAvx512));
+  if (variants.includes('webgpu')) {
+    const why = await webgpuSkipReason(args);
+    if (why) {
+      skipped.push(`webgpu row — ${why}`);
+      variants = variants.filter((v) => v !== 'webgpu');
+    }
+  }
   const machine = {
     date: started.toISOString(), cpu: os.cpus()[0]?.model, cores: os.cpus().length, memGB: os.totalmem() / 2 ** 30,
     node: process.version, platform: `${os.platform()} ${os.release()}`, loadavgStart: os.loadavg(), quick: args.quick,
@@ -528,8 +628,9 @@ async function main(): Promise<void> {
     if (ptParams !== undefined) console.log(`parameters: tfjs ${tfParams}, pytorch ${ptParams}${tfParams === ptParams ? ' (equal)' : ' — DIFFERENT ARCHITECTURES'}`);
     const list = (kind: string) => Object.entries(r).filter(([k, v]) => k.startsWith(`${kind}:`) && v !== undefined)
       .map(([k, v]) => `${k.slice(kind.length + 1)} ${fmt(v, 2)}×`).join(', ');
-    console.log(`ratios tfjs / pytorch 2 threads (wall, same run): train step — ${list('train') || 'no pytorch'}`);
-    console.log(`                                                  forward@64 — ${list('forward') || 'no pytorch'}`);
+    const ref = args.torchDevice === 'cuda' ? 'pytorch cuda   ' : 'pytorch 2 threads';
+    console.log(`ratios tfjs / ${ref} (wall, same run): train step — ${list('train') || 'no pytorch'}`);
+    console.log(`                                                  forward@${BATCH} — ${list('forward') || 'no pytorch'}`);
     console.log(`CPU time of one thread's work / pytorch 1 thread: train step wasm ${fmt(r['trainCpuPerThread:wasm'], 2)}×, `
       + `native ${fmt(r['trainCpuPerThread:native'], 2)}×; forward native ${fmt(r['forwardCpuPerThread:native'], 2)}×`);
     console.log(`speed-ups (wall): native kernels on one thread ${fmt(r['nativeSpeedup:1thread'], 2)}×; data-parallel 2 threads: `
@@ -537,8 +638,9 @@ async function main(): Promise<void> {
     for (const row of rows) if (!('error' in row)) console.log(`backend (${row.variant}): ${row.backendLine}`);
     for (const row of rows) {
       if (!('error' in row) && row.profile) {
-        console.log(`most expensive kernels of one training step (${row.variant}, one thread):`);
-        for (const p of row.profile) console.log(`  ${p.kernel.padEnd(24)} ${fmt(p.ms).padStart(7)} ms  ${String(p.calls).padStart(4)} calls`);
+        console.log(`most expensive kernels of one training step (${row.variant}${row.variant === 'webgpu' ? ', GPU time' : ', one thread'}; `
+          + `${row.profileKernels ?? '?'} kernels in the step):`);
+        for (const p of row.profile) console.log(`  ${p.kernel.padEnd(24)} ${fmt(p.ms, 1).padStart(7)} ms  ${String(p.calls).padStart(4)} calls`);
       }
       if (!('error' in row) && row.forwardIdleEstimateMs !== undefined) {
         console.log(`${row.variant} forward pass at batch 64: main thread CPU ${fmt(row.forwardIdleEstimateMs)} ms (idle 2-core estimate)`);

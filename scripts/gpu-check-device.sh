@@ -2,13 +2,18 @@
 # The device side of the GPU check (scripts/gpu-check.sh copies it into the package as run.sh). Runs in one call of the
 # device tool, from the repository root, on a machine with a GPU but no Node.js, no network and no Vulkan loader:
 #
-#   bash build/gpu-check/run.sh [--tiny] [more scripts/gpu-check.ts options]      → results in $OUT
+#   bash build/gpu-check/run.sh [--tiny]      → results in $OUT
 #
-# 1. unpack Node, Dawn, the bundle and the digits into a temporary folder;
+# 1. unpack Node, Dawn, the three bundles and the digits into a temporary folder;
 # 2. the Vulkan loader: `dpkg -x libvulkan1_*.deb /` + ldconfig, unless libvulkan.so.1 is already there; the NVIDIA
 #    Vulkan ICD through VK_DRIVER_FILES (the lent machines have it at /usr/local/nvidia/share/vulkan/icd.d/);
-# 3. node gpu-check.js: backend line, kernels vs cpu, bench, a short training run with a sample grid (--budget 330 s);
-# 4. the same bench in PyTorch on CUDA (scripts/bench_torch.py --device cuda), when python3 has torch.
+# 3. gpu-check.js (scripts/gpu-check.ts): backend line, kernels and a Trainer step vs cpu, a short training run with
+#    lib/train's Trainer and a sample grid;
+# 4. bench.js (scripts/bench.ts = `npm run bench`): the webgpu row of both U-Nets next to PyTorch on CUDA in the same
+#    run (scripts/bench_torch.py --device cuda, when a python3 here has torch), with the kernel profile of a step;
+# 5. bench-webgpu-kernels.js (scripts/bench-webgpu-kernels.ts --gpu): the course's WGSL kernels against tfjs' own.
+# Each part has a time limit so that the whole stays inside the tool's 600 s (RUN_BUDGET, default 560 s; parts that
+# no longer fit are skipped with a message). --tiny: the dry run's sizes (scripts/gpu-check.sh --dry-run, llvmpipe).
 # Everything it prints also goes to $OUT/gpu-check.log.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +23,11 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 exec > >(tee -a "$out/gpu-check.log") 2>&1
 start=$(date +%s)
+budget=${RUN_BUDGET:-560}
+tiny=0
+[ "${1:-}" = --tiny ] && tiny=1
 say() { echo "[run.sh +$(( $(date +%s) - start ))s] $*"; }
+left() { echo $(( budget - ($(date +%s) - start) )); }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -32,7 +41,7 @@ unxz_to "$here/node.xz" "$work/node" && chmod +x "$work/node"
 mkdir -p "$work/node_modules/webgpu/dist/linux-x64"
 cp "$here/webgpu/package.json" "$here/webgpu/index.js" "$work/node_modules/webgpu/"
 unxz_to "$here/webgpu/dist/linux-x64/dawn.node.xz" "$work/node_modules/webgpu/dist/linux-x64/dawn.node"
-unxz_to "$here/gpu-check.js.xz" "$work/gpu-check.js"
+for b in gpu-check bench bench-webgpu-kernels; do unxz_to "$here/$b.js.xz" "$work/$b.js"; done
 unxz_to "$here/mnist-subset.bin.xz" "$work/mnist-subset.bin"
 say "node $("$work/node" --version)"
 
@@ -54,34 +63,45 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && [ -f "$icd" ]; then export VK_DRIVER_FILES=$icd; fi
 say "VK_DRIVER_FILES=${VK_DRIVER_FILES:-(unset)}; GPU: $(nvidia-smi -L 2>/dev/null | head -2 | tr '\n' ' ' || echo 'nvidia-smi not found')"
 
-export DIFFUSION_BACKEND=webgpu DIFFUSION_WEBGPU_PROFILE=1
-say "gpu-check: $*"
-(cd "$work" && ./node gpu-check.js --out "$out" --data "$work/mnist-subset.bin" --budget 330 "$@")
-rc=$?
-say "gpu-check exit code $rc"
-
-# PyTorch on the same GPU, same model and step (scripts/bench_torch.py), if this machine has it
+# PyTorch for the CUDA rows, if a python3 here has it
 torch_py=""
-for py in python3 /usr/bin/python3; do
-  if command -v "$py" >/dev/null && "$py" -c 'import torch' 2>/dev/null; then torch_py=$py; break; fi
+for py in python3 /usr/bin/python3 /usr/local/bin/python3 /opt/conda/bin/python3; do
+  if command -v "$py" >/dev/null && "$py" -c 'import torch' 2>/dev/null; then torch_py=$(command -v "$py"); break; fi
 done
-if [ -z "$torch_py" ]; then
-  say "PyTorch: not installed here, no CUDA reference"
-elif [ ! -f "$root/scripts/bench_torch.py" ]; then
-  say "PyTorch: scripts/bench_torch.py not found under $root"
+say "PyTorch: ${torch_py:-not installed here (no CUDA rows)}${torch_py:+ ($("$torch_py" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>/dev/null))}"
+
+rc=0
+# run PART LIMIT CMD…: CMD with at most LIMIT seconds (less if the budget has less), from the repository root
+run() {
+  local part=$1 limit=$2 l r
+  shift 2
+  l=$(left)
+  [ "$l" -lt "$limit" ] && limit=$l
+  if [ "$limit" -lt 20 ]; then say "$part: skipped (time budget spent)"; rc=1; return; fi
+  say "$part (at most ${limit} s): $*"
+  if command -v timeout >/dev/null; then (cd "$root" && timeout --kill-after=10 "$limit" "$@")
+  else (cd "$root" && "$@"); fi  # (no coreutils timeout: the part runs unbounded)
+  r=$?
+  say "$part: exit code $r$([ "$r" = 124 ] && echo ' (time limit)')"
+  [ "$r" = 0 ] || rc=1
+}
+
+torch_args=(--no-torch)
+[ -n "$torch_py" ] && torch_args=(--torch-device cuda --torch-python "$torch_py")
+if [ "$tiny" = 1 ]; then
+  # llvmpipe: webgpu must be forced onto a CPU adapter; tiny sizes
+  run "gpu-check" 150 "$work/node" "$work/gpu-check.js" --out "$out" --data "$work/mnist-subset.bin" --budget 120 --tiny
+  run "bench (webgpu row)" 120 "$work/node" "$work/bench.js" --variants webgpu --webgpu --tiny --batch 2 --models unet-cond-mnist \
+    --profile "${torch_args[@]}" --json "$out/bench.json"
+  run "bench-webgpu-kernels" 120 "$work/node" "$work/bench-webgpu-kernels.js" --batches 2 --reps 1 --models unet-cond-mnist \
+    --only adam,clip,step --json "$out/bench-webgpu-kernels.json"
 else
-  "$work/node" -e 'process.stdout.write(JSON.stringify(require(process.argv[1]).model))' "$root/configs/unet-cond-mnist.json" > "$work/course.json"
-  batches="64 256"
-  case " $* " in *" --tiny "*) batches="2" ;; esac
-  for model in reference course; do
-    for b in $batches; do
-      # the device tool stops a command at 600 s: leave the PyTorch rows out rather than lose everything
-      if [ $(( $(date +%s) - start )) -gt 480 ]; then say "PyTorch $model B=$b: skipped (time)"; continue; fi
-      args=(--device cuda --batch "$b")
-      [ "$model" = course ] && args+=(--config "$work/course.json")
-      say "PyTorch $model B=$b: $(timeout 150 "$torch_py" "$root/scripts/bench_torch.py" "${args[@]}" 2>/dev/null | tee "$out/torch-$model-b$b.json" | head -c 400)"
-    done
-  done
+  run "gpu-check" 230 "$work/node" "$work/gpu-check.js" --out "$out" --data "$work/mnist-subset.bin" --budget 200
+  # both U-Nets at batch 64, the webgpu row only on the real GPU (no --webgpu), PyTorch on CUDA in the same run
+  run "bench (webgpu row + PyTorch CUDA)" 190 "$work/node" "$work/bench.js" --variants webgpu --quick --profile \
+    "${torch_args[@]}" --json "$out/bench.json"
+  run "bench-webgpu-kernels" 150 "$work/node" "$work/bench-webgpu-kernels.js" --gpu --batches 64 --reps 3 \
+    --json "$out/bench-webgpu-kernels.json"
 fi
 say "done; results in $out: $(ls "$out" | tr '\n' ' ')"
 exit "$rc"

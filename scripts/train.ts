@@ -1,9 +1,10 @@
 /**
  * npm run train -- configs/<name>.json [--resume] [--steps N] [--out checkpoints/<name>] [--time-limit MIN] [--threads N] [--quiet]
  *
- * Trains the configured model on MNIST with lib/train, writing <out>/checkpoint.bin atomically every
+ * Trains the configured model on the config's data set (data.dataset: mnist or fashion-mnist, its whole 60,000-image
+ * train split) with lib/train, writing <out>/checkpoint.bin atomically every
  * train.checkpointEvery steps and at the end, and <out>/provenance.json (command, git commit, seed, steps, wall time,
- * backend, final loss). --resume continues from <out>/checkpoint.bin at its step with its optimizer and EMA state.
+ * backend, final loss, data set; the checkpoint header records the data set too). --resume continues from <out>/checkpoint.bin at its step with its optimizer and EMA state.
  * --time-limit stops after MIN minutes of wall time (this invocation), checkpointing the step reached.
  * --threads N (default 1) computes each step's gradients data-parallel on N threads (lib/parallel's
  * ParallelCourseTrainer: the same step up to float rounding, ~N× faster on N idle cores); checkpoints are
@@ -12,9 +13,10 @@
  */
 import { execSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../lib/backend';
-import { loadMnist } from '../lib/data/mnist';
+import { loadDataset } from '../lib/data/datasets';
 import { isFastMode } from '../lib/env';
 import { DiffusionError, InvalidArgumentError } from '../lib/errors';
 import { ArgList } from './cli-args';
@@ -84,7 +86,7 @@ export async function runTrain(argv: string[], hooks: TrainHooks = {}): Promise<
   let priorWallSec = 0;
   if (args.resume) {
     if (!fs.existsSync(file)) throw new InvalidArgumentError(`--resume: no checkpoint at ${file}`);
-    const opts = { expectModel: run.model, train: run.train };
+    const opts = { expectModel: run.model, train: run.train, expectDataset: run.data.dataset };
     trainer = args.threads > 1 ? await ParallelCourseTrainer.resume(file, { ...opts, threads: args.threads }) : resumeTrainer(file, opts);
     const prov = path.join(outDir, 'provenance.json');
     if (fs.existsSync(prov)) priorWallSec = Number(JSON.parse(fs.readFileSync(prov, 'utf8')).wallTimeSec) || 0;
@@ -97,10 +99,10 @@ export async function runTrain(argv: string[], hooks: TrainHooks = {}): Promise<
   const model = trainer.model;
   try {
     await hooks.onTrainer?.(trainer);
-    console.log(`${run.name}: ${model.paramCount().toLocaleString('en')} parameters, ${run.train.steps} steps of batch ${run.train.batchSize}${args.threads > 1 ? ` on ${args.threads} threads` : ''}${fast ? ' (fast mode)' : ''}`);
+    console.log(`${run.name}: ${model.paramCount().toLocaleString('en')} parameters, ${run.data.dataset}, ${run.train.steps} steps of batch ${run.train.batchSize}${args.threads > 1 ? ` on ${args.threads} threads` : ''}${fast ? ' (fast mode)' : ''}`);
     if (!args.quiet) console.log(formatSummary(model.summary()));
 
-    const data = loadMnist('train');
+    const data = loadDataset(run.data.dataset, 'train');
     const source = epochSource(data, run.train.batchSize, run.train.seed);
     const command = ['npm run train --', ...argv].join(' ');
     const t0 = Date.now();
@@ -112,12 +114,14 @@ export async function runTrain(argv: string[], hooks: TrainHooks = {}): Promise<
         command,
         gitCommit: gitCommit(),
         seed: run.train.seed,
+        dataset: run.data.dataset,
         steps: trainer.step,
         batchSize: run.train.batchSize,
         threads: args.threads,
         wallTimeSec: Math.round(wall()),
         stepsPerSec: trainer.step > 0 ? Number((trainer.step / wall()).toFixed(4)) : 0,
         backend: backend.line,
+        loadAverage: os.loadavg().map((v) => Number(v.toFixed(2))),
         finalLoss: Number(recentLoss().toFixed(5)),
         finalLossNote: 'mean training loss over the last 100 steps',
         paramCount: model.paramCount(),
@@ -133,7 +137,7 @@ export async function runTrain(argv: string[], hooks: TrainHooks = {}): Promise<
       fs.writeFileSync(provFile, `${JSON.stringify({ ...previous, ...prov }, null, 2)}\n`);
     };
     const checkpoint = async () => {
-      await saveTrainer(file, trainer, { meta: { wallTimeSec: Math.round(wall()), backend: backend.name, threads: args.threads } });
+      await saveTrainer(file, trainer, { dataset: run.data.dataset, meta: { wallTimeSec: Math.round(wall()), backend: backend.name, threads: args.threads } });
       writeProvenance();
     };
 

@@ -3,6 +3,8 @@
  *   AddN   tfjs' binds every input as a storage buffer of one shader: > 7 inputs (at the default limit of 8) fail
  *          validation and read as zeros; replaced by a chunked sum within the device's limit (kernels/add-n-webgpu.ts);
  *   + every KernelConfig in kernels/webgpu/index.ts (the course's WGSL kernels).
+ * The one registry for webgpu: lib's loader, tests and scripts all go through registerWebGpuKernels; a comparison with
+ * what tfjs does without the course's kernels swaps tfjs' originals in with withTfjsWebGpuKernels.
  *
  * Audit of tfjs 4.22's webgpu kernels the course uses, for the same storage-buffer limit: only AddN and Concat bind a
  * number of inputs that grows with the call; Concat already splits itself at maxStorageBuffersPerShaderStage − 1
@@ -63,9 +65,41 @@ export function registerWebGpuKernels(): string[] {
 
 /** Names of the course kernels registered on 'webgpu' now. */
 export function webGpuKernelsRegistered(): string[] {
-  return [...new Set(['AddN', ...webgpuKernelConfigs.map((c) => c.kernelName)])]
+  return webGpuCourseKernelNames()
     .filter((name) => {
       const f = tf.getKernel(name, 'webgpu')?.kernelFunc;
       return f !== undefined && ours.has(f);
     });
+}
+
+/** Every course kernel name for 'webgpu'. */
+export function webGpuCourseKernelNames(): string[] {
+  return [...new Set(['AddN', ...webgpuKernelConfigs.map((c) => c.kernelName)])];
+}
+
+/**
+ * Put tfjs' own webgpu kernels back in place of the course's kernels `names` (default: all of them; a course kernel
+ * that tfjs lacks, e.g. the fused Adam, is simply removed, so that its op falls back to the composite) and return
+ * the function that registers the course's again. For comparisons in one process: tests, benchmarks.
+ */
+export function useTfjsWebGpuKernels(names: string[] = webGpuCourseKernelNames()): () => void {
+  registerWebGpuKernels(); // so that tfjs' originals are known
+  for (const name of names) {
+    const current = tf.getKernel(name, 'webgpu');
+    if (!current || !ours.has(current.kernelFunc)) continue;
+    tf.unregisterKernel(name, 'webgpu');
+    const original = webgpuOriginals.get(name);
+    if (original) tf.registerKernel(original);
+  }
+  return () => { registerWebGpuKernels(); };
+}
+
+/** Run `f` with tfjs' own webgpu kernels in place of the course's `names` (default all), then put the course's back. */
+export async function withTfjsWebGpuKernels<T>(f: () => T | Promise<T>, names?: string[]): Promise<T> {
+  const restore = useTfjsWebGpuKernels(names);
+  try {
+    return await f();
+  } finally {
+    restore();
+  }
 }

@@ -28,6 +28,7 @@
  * `enable-dawn-features=allow_unsafe_apis`, which exposes timestamp queries: tf.profile then reports kernel times.
  */
 import * as fs from 'fs';
+import { createRequire } from 'module';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { shortReason } from './select';
@@ -112,8 +113,14 @@ export const WEBGPU_FIXES = {
     + 'libgl1-mesa-dri)',
 };
 
+/**
+ * Node's own require for this file. Inside a notebook, tslab's require resolves the bare name 'webgpu' to a lib file of
+ * that name — this one (lib/backend/webgpu.ts) — instead of the npm package.
+ */
+const nodeRequire = createRequire(__filename);
+
 /** Load Dawn's binding; "not installed" when the optional package is absent. */
-export function loadDawnModule(requireFn: (id: string) => unknown = require): DawnModule {
+export function loadDawnModule(requireFn: (id: string) => unknown = nodeRequire): DawnModule {
   try {
     return requireFn('webgpu') as DawnModule;
   } catch (err) {

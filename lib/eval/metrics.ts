@@ -249,9 +249,41 @@ export interface FidReport {
   floorCount: number;
 }
 
+/** The reference half's Gaussian fit and the floor's comparison draw, as fidWithFloor makes them (seeded). */
+function referenceAndComparison(
+  realFeatures: ArrayLike<number>,
+  realLabels: ArrayLike<number>,
+  dim: number,
+  sampleLabels: ArrayLike<number>,
+  seed: number,
+  numClasses: number,
+): { reference: GaussianFit; comparison: GaussianFit } {
+  const nReal = realFeatures.length / dim;
+  if (realLabels.length !== nReal) throw new ShapeMismatchError(`fidWithFloor: ${nReal} real feature rows but ${realLabels.length} labels`);
+  const [refIdx, otherIdx] = stratifiedHalves(realLabels, seed, numClasses);
+  const reference = gaussianFit(selectRows(realFeatures, dim, refIdx), dim);
+  const floorIdx = balancedSubset(realLabels, otherIdx, classCounts(sampleLabels, numClasses), seed + 1, numClasses);
+  return { reference, comparison: gaussianFit(selectRows(realFeatures, dim, floorIdx), dim) };
+}
+
 /**
- * Feature-FID of samples against held-out real digits, with its floor measured the same way.
- * The real digits are split (seeded, per class) into a reference half and a comparison half. The samples, and a draw
+ * The real-vs-real floor that fidWithFloor reports for samples with these labels (same seed, same real images), without
+ * any samples: it depends only on the samples' class counts. A sweep of many sample sets with the same labels needs it once.
+ */
+export function realFloor(
+  realFeatures: ArrayLike<number>,
+  realLabels: ArrayLike<number>,
+  dim: number,
+  sampleLabels: ArrayLike<number>,
+  options: { seed?: number; numClasses?: number } = {},
+): number {
+  const { reference, comparison } = referenceAndComparison(realFeatures, realLabels, dim, sampleLabels, options.seed ?? 0, options.numClasses ?? 10);
+  return frechetDistance(comparison, reference);
+}
+
+/**
+ * Feature-FID of samples against held-out real images, with its floor measured the same way.
+ * The real images are split (seeded, per class) into a reference half and a comparison half. The samples, and a draw
  * from the comparison half with the samples' class counts, are each compared with the reference half: the two numbers
  * share reference, sample size and class balance, and differ only by how real the samples look.
  */
@@ -263,17 +295,10 @@ export function fidWithFloor(
   dim: number,
   options: { seed?: number; numClasses?: number } = {},
 ): FidReport {
-  const nReal = realFeatures.length / dim;
   const nSamples = sampleFeatures.length / dim;
-  if (realLabels.length !== nReal) throw new ShapeMismatchError(`fidWithFloor: ${nReal} real feature rows but ${realLabels.length} labels`);
   if (sampleLabels.length !== nSamples) throw new ShapeMismatchError(`fidWithFloor: ${nSamples} sample feature rows but ${sampleLabels.length} labels`);
-  const seed = options.seed ?? 0;
-  const numClasses = options.numClasses ?? 10;
-  const [refIdx, otherIdx] = stratifiedHalves(realLabels, seed, numClasses);
-  const reference = gaussianFit(selectRows(realFeatures, dim, refIdx), dim);
-  const floorIdx = balancedSubset(realLabels, otherIdx, classCounts(sampleLabels, numClasses), seed + 1, numClasses);
+  const { reference, comparison } = referenceAndComparison(realFeatures, realLabels, dim, sampleLabels, options.seed ?? 0, options.numClasses ?? 10);
   const samples = gaussianFit(sampleFeatures, dim);
-  const comparison = gaussianFit(selectRows(realFeatures, dim, floorIdx), dim);
   return {
     fid: frechetDistance(samples, reference),
     floor: frechetDistance(comparison, reference),

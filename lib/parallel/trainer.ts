@@ -50,6 +50,21 @@ function holdSingleBlasThread(delta: 1 | -1): void {
   else restoreDefaultBlasThreads();
 }
 
+/**
+ * Data-parallel training splits a batch over CPU cores. On webgpu the GPU already computes the whole batch in one
+ * process; worker threads would each open a device of their own on the same GPU and exchange every step's gradients
+ * through host memory (a read from the GPU per step and thread, which the trainer is built to avoid). Refused.
+ */
+function refuseGpuBackend(threads: number): void {
+  if (threads > 1 && tf.getBackend() === 'webgpu') {
+    throw new InvalidArgumentError(
+      `data-parallel training on ${threads} threads splits a batch over CPU cores, but the backend is webgpu, where the `
+      + 'GPU computes the whole batch in one process (each worker thread would open its own device on the same GPU and '
+      + 'send its gradients through host memory every step): use --threads 1 (the default) on webgpu, or '
+      + 'DIFFUSION_BACKEND=wasm to train data-parallel on the CPU cores');
+  }
+}
+
 /** Where a step's time went (milliseconds), to see whether threads pay off. */
 export interface StepTiming {
   total: number;
@@ -191,6 +206,7 @@ export class DataParallelTrainer {
     if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
       throw new InvalidArgumentError(`threads must be an integer in 1…64, got ${threads}`);
     }
+    refuseGpuBackend(threads);
     const mb = options.microBatch;
     if (mb !== undefined && !(Number.isInteger(mb) && mb > 0)) {
       throw new InvalidArgumentError(`microBatch must be a positive integer, got ${mb}`);

@@ -1,10 +1,15 @@
 /**
  * Adam (Kingma & Ba 2015) with its state in plain view, so checkpoints can save and restore it exactly:
  *   m ← β1·m + (1−β1)·g,  v ← β2·v + (1−β2)·g²,  θ ← θ − lr·m̂ / (√v̂ + ε),  m̂ = m/(1−β1^n), v̂ = v/(1−β2^n).
+ * The update itself is lib/backend/kernels/webgpu/adam.ts's adamApply — the formula written once as tfjs ops
+ * (adamUpdateComposite, every backend), which webgpu runs as ONE fused kernel per tensor. Gradient clipping and the
+ * trainer's "skip a non-finite step" enter it as one small control tensor ([norm, scale, ok], gradientControl).
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors';
-import { finiteFlag, keep } from '../finite';
+import { adamApply, gradientControl, type Control } from '../backend/kernels/webgpu/adam';
+
+export { ControlMasks, globalNorm, gradientControl, readControl, type Control, type ControlInputs } from '../backend/kernels/webgpu/adam';
 
 export interface AdamConfig { beta1: number; beta2: number; epsilon: number; weightDecay?: number }
 export const DEFAULT_ADAM: AdamConfig = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
@@ -33,30 +38,18 @@ export class Adam {
   }
 
   /**
-   * One update with learning rate `lr`; grads in the order of the variables. With `keepIf` (one bool tensor per variable,
-   * shaped like it: lib/finite's flagLike), the moments and weights change only where it is true: a step whose loss or
-   * gradient turned out non-finite is applied as "no change" on the device, without reading anything back (the step
-   * counter still advances: the trainer rolls it back when its deferred check finds the bad step).
+   * One update with learning rate `lr`; grads in the order of the variables. With `control` (gradientControl's
+   * [norm, scale, ok], or a ControlMasks of it shared with the EMA's update) the gradients are scaled by its clip scale, and nothing changes when its ok is 0: a step whose
+   * loss or gradient turned out non-finite is applied as "no change" on the device, without reading anything back (the
+   * step counter still advances: the trainer rolls it back when its deferred check finds the bad step).
    */
-  apply(grads: tf.Tensor[], lr: number, keepIf?: tf.Tensor[]): void {
-    if (grads.length !== this.variables.length || (keepIf && keepIf.length !== grads.length)) {
-      throw new ShapeMismatchError(`Adam: got ${grads.length} gradients (and ${keepIf?.length ?? 'no'} masks) for ${this.variables.length} variables`);
+  apply(grads: tf.Tensor[], lr: number, control?: Control): void {
+    if (grads.length !== this.variables.length) {
+      throw new ShapeMismatchError(`Adam: got ${grads.length} gradients for ${this.variables.length} variables`);
     }
-    const { beta1, beta2, epsilon } = this.config;
+    const { beta1, beta2, epsilon, weightDecay } = this.config;
+    adamApply(this.variables, this.m, this.v, grads, { lr, beta1, beta2, epsilon, weightDecay, step: this.step + 1 }, control);
     this.step += 1;
-    const c1 = 1 - beta1 ** this.step;
-    const c2 = 1 - beta2 ** this.step;
-    tf.tidy(() => {
-      grads.forEach((g, i) => {
-        const masked = (next: tf.Tensor, old: tf.Tensor) => (keepIf ? keep(keepIf[i], next, old) : next);
-        const m = tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1));
-        const v = tf.add(tf.mul(this.v[i], beta2), tf.mul(tf.square(g), 1 - beta2));
-        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), epsilon));
-        this.variables[i].assign(masked(tf.sub(this.variables[i], tf.mul(update, lr)), this.variables[i]));
-        this.m[i].assign(masked(m, this.m[i]));
-        this.v[i].assign(masked(v, this.v[i]));
-      });
-    });
   }
 
   /** The moments, read back (awaited: a read must not stall the device). */
@@ -95,28 +88,19 @@ export function warmupLr(step: number, lr: number, warmupSteps: number): number 
 }
 
 /**
- * Global L2 norm √(Σ over all tensors of Σ g²), as a scalar tensor (not read back). The per-tensor sums are stacked and
- * summed rather than passed to tf.addN: webgpu's AddN fails for more than a handful of inputs (docs: gpu.md), its
- * concat (behind stack) splits long input lists.
- */
-export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.sum(tf.stack(grads.map((g) => tf.sum(tf.square(g)))))) as tf.Scalar);
-}
-
-/**
  * Scales gradients so that their global L2 norm is at most maxNorm (Pascanu et al. 2013): every tensor times
  * min(1, maxNorm/norm). Returns the new tensors and the norm before clipping, both on the device (no read: the scale is
- * computed there too); a non-finite norm leaves the scale at 1 (the trainer's finite check rejects that step).
+ * computed there too, by gradientControl — the trainer passes that control tensor to Adam instead, which scales inside
+ * its update); a non-finite norm leaves the scale at 1 (the trainer's finite check rejects that step).
  * maxNorm = Infinity leaves them unchanged (copies). The caller disposes the returned tensors.
  */
 export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; norm: tf.Scalar } {
   if (!(maxNorm > 0)) throw new InvalidArgumentError(`maxNorm must be > 0, got ${maxNorm}`);
-  const norm = globalNorm(grads);
-  const clipped = tf.tidy(() => {
-    if (maxNorm === Infinity) return grads.map((g) => g.clone());
-    const over = tf.logicalAnd(tf.greater(norm, maxNorm), finiteFlag(norm));
-    const scale = tf.where(over, tf.div(maxNorm, norm), tf.onesLike(norm));
-    return grads.map((g) => tf.mul(g, scale));
+  return tf.tidy(() => {
+    const control = gradientControl(grads, maxNorm);
+    const norm = tf.reshape(tf.slice(control, [0], [1]), []) as tf.Scalar;
+    if (maxNorm === Infinity) return { grads: grads.map((g) => g.clone()), norm };
+    const scale = tf.reshape(tf.slice(control, [1], [1]), []);
+    return { grads: grads.map((g) => tf.mul(g, scale)), norm };
   });
-  return { grads: clipped, norm };
 }

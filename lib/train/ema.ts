@@ -1,11 +1,13 @@
 /**
  * Exponential moving average of the weights (sample from it: it is smoother than the last iterate).
  * With warm-up (as in the TF / diffusers EMA): decay_n = min(decay, (1 + n)/(10 + n)), n = updates so far, so a short
- * run's average is not dominated by the random initial weights.
+ * run's average is not dominated by the random initial weights. The update is lib/backend/kernels/webgpu/ema.ts's
+ * emaApply: the formula as tfjs ops on every backend, one fused kernel per tensor on webgpu.
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors';
-import { keep } from '../finite';
+import type { Control } from '../backend/kernels/webgpu/adam';
+import { emaApply } from '../backend/kernels/webgpu/ema';
 
 export function emaDecay(maxDecay: number, updates: number): number {
   return Math.min(maxDecay, (1 + updates) / (10 + updates));
@@ -23,18 +25,12 @@ export class Ema {
   }
 
   /**
-   * shadow ← d·shadow + (1 − d)·θ with the warmed-up d; returns d. With `keepIf` (one bool tensor per variable, as in
-   * Adam.apply) the shadow changes only where it is true: a rejected step leaves it as it was, without a read.
+   * shadow ← d·shadow + (1 − d)·θ with the warmed-up d; returns d. With `control` (gradientControl's [norm, scale, ok],
+   * as in Adam.apply) the shadow changes only when its ok is 1: a rejected step leaves it as it was, without a read.
    */
-  update(keepIf?: tf.Tensor[]): number {
-    if (keepIf && keepIf.length !== this.shadow.length) throw new ShapeMismatchError(`EMA: got ${keepIf.length} masks for ${this.shadow.length} weights`);
+  update(control?: Control): number {
     const d = emaDecay(this.decay, this.updates);
-    tf.tidy(() => {
-      this.shadow.forEach((s, i) => {
-        const next = tf.add(tf.mul(s, d), tf.mul(this.variables[i], 1 - d));
-        s.assign(keepIf ? keep(keepIf[i], next, s) : next);
-      });
-    });
+    emaApply(this.shadow, this.variables, d, control);
     this.updates += 1;
     return d;
   }

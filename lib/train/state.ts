@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { CorruptFileError, InvalidArgumentError } from '../errors';
+import { checkDatasetName, DATASET_NAMES, type DatasetName } from '../data/sources';
 import { createModel, type DiffusionModel, type ModelConfig } from '../models/index';
 import { NoiseSchedule, type ScheduleJSON } from '../schedule';
 import { type CheckpointContents, readCheckpointFile, type TensorGroup, writeCheckpointFile } from './checkpoint';
@@ -29,8 +30,15 @@ export interface CheckpointHeader {
   lossHistory?: number[];
   emaUpdates?: number;
   adamStep?: number;
+  /** The data set the model was trained on (absent in checkpoints written before it was recorded: MNIST). */
+  dataset?: DatasetName;
   /** Free-form provenance (backend, wall time …). */
   meta?: Record<string, unknown>;
+}
+
+/** The data set a checkpoint's model was trained on: header.dataset, or 'mnist' for checkpoints that predate it. */
+export function checkpointDataset(header: Pick<CheckpointHeader, 'dataset'>): DatasetName {
+  return header.dataset ?? 'mnist';
 }
 
 function group(names: string[], vars: { shape: number[] }[], values: Float32Array[]): TensorGroup {
@@ -40,6 +48,8 @@ function group(names: string[], vars: { shape: number[] }[], values: Float32Arra
 export interface SaveOptions {
   /** Leave out the raw weights and Adam moments (a smaller file that can sample but not resume). */
   weightsOnly?: boolean;
+  /** The data set trained on (recorded in the header: evaluation picks its classifier and real data by it). */
+  dataset?: DatasetName;
   meta?: Record<string, unknown>;
 }
 
@@ -58,6 +68,7 @@ export interface CheckpointableTrainer extends StepState {
  * read back with awaited reads.
  */
 export async function saveTrainer(file: string, trainer: CheckpointableTrainer, opts: SaveOptions = {}): Promise<void> {
+  if (opts.dataset !== undefined) checkDatasetName(opts.dataset);
   await readSteps(trainer);
   const params = trainer.model.params;
   const names = params.names();
@@ -70,6 +81,7 @@ export async function saveTrainer(file: string, trainer: CheckpointableTrainer, 
     lossHistory: trainer.lossHistory,
     emaUpdates: trainer.ema.updates,
     adamStep: opts.weightsOnly ? undefined : trainer.optimizer.step,
+    dataset: opts.dataset,
     meta: opts.meta,
   };
   const groups: Record<string, TensorGroup> = { ema: group(names, vars, await trainer.ema.values()) };
@@ -87,6 +99,9 @@ function checkHeader(h: Record<string, unknown>, source: string): CheckpointHead
   if (typeof h.model !== 'object' || h.model === null) fail('header has no model config');
   if (typeof h.schedule !== 'object' || h.schedule === null) fail('header has no schedule');
   if (!Number.isInteger(h.step) || (h.step as number) < 0) fail(`header step must be an integer ≥ 0, got ${String(h.step)}`);
+  if (h.dataset !== undefined && !(DATASET_NAMES as readonly unknown[]).includes(h.dataset)) {
+    fail(`header dataset ${JSON.stringify(h.dataset)} is none of ${DATASET_NAMES.join(', ')}`);
+  }
   return h as unknown as CheckpointHeader;
 }
 
@@ -120,6 +135,8 @@ export interface ResumeOptions {
   expectModel?: ModelConfig;
   /** Override the train config (e.g. more steps); defaults to the stored one. */
   train?: TrainConfig;
+  /** When given, the checkpoint must have been trained on this data set (a resumed run must see the same data). */
+  expectDataset?: DatasetName;
 }
 
 /** A checkpoint read for resuming: what to build, and `restore` to put the saved state into the trainer built. */
@@ -142,6 +159,9 @@ export function openResume(file: string, opts: ResumeOptions = {}): ResumePoint 
   const header = checkHeader(c.header, source);
   if (opts.expectModel && !sameJson(opts.expectModel, header.model)) {
     throw new CorruptFileError(`${source}: was trained with model config ${JSON.stringify(header.model)}, but ${JSON.stringify(opts.expectModel)} was asked for`);
+  }
+  if (opts.expectDataset !== undefined && checkpointDataset(header) !== opts.expectDataset) {
+    throw new InvalidArgumentError(`${source}: was trained on ${checkpointDataset(header)}, but the run config asks for ${opts.expectDataset}`);
   }
   const train = opts.train ?? header.train;
   if (!train) throw new CorruptFileError(`${source}: has no train config (weights-only checkpoints cannot resume)`);

@@ -15,8 +15,7 @@ import type { Denoiser } from '../param';
 import { makeRng } from '../random';
 import type { NoiseSchedule } from '../schedule';
 import { progressBar } from '../viz/progress';
-import { finiteFlag, flagLike } from '../finite';
-import { Adam, clipByGlobalNorm, warmupLr } from './adam';
+import { Adam, ControlMasks, gradientControl, warmupLr } from './adam';
 import { Ema } from './ema';
 
 export interface TrainConfig {
@@ -146,31 +145,46 @@ export interface FitOptions {
   readEvery?: number;
 }
 
+/** A queued step: its number, learning rate, loss and control tensor ([norm, scale, ok], gradientControl's). */
+export interface PendingStep { step: number; lr: number; loss: tf.Scalar; control: tf.Tensor1D }
+
 /**
  * The steps applied on the device whose loss and gradient norm have not been read back yet, and the sticky on-device
  * flag "every step so far was finite" that masks Adam's and the EMA's updates (so a bad step, and every step after it,
- * changes nothing until the next read finds it).
+ * changes nothing until the next read finds it). The flag is the `ok` of the latest step's control tensor: the next
+ * step's gradientControl takes that tensor as `previous` (no extra op, no read).
  */
 export class PendingSteps {
-  /** bool scalar: true while every queued step's loss and gradient norm were finite. */
-  readonly ok: tf.Variable;
-  private entries: { step: number; lr: number; values: tf.Tensor1D }[] = [];
+  private last: tf.Tensor1D;
+  private entries: PendingStep[] = [];
 
   constructor() {
-    this.ok = tf.tidy(() => tf.variable(tf.scalar(true, 'bool'), false));
+    this.last = PendingSteps.allOk();
+  }
+
+  /** A control tensor that says "ok" (norm 0, scale 1, ok 1): the flag before the first step, and after a rollback. */
+  private static allOk(): tf.Tensor1D {
+    return tf.tensor1d([0, 1, 1], 'float32');
+  }
+
+  /** The latest control tensor (its element 2 is the sticky flag): pass it to gradientControl as `previous`. */
+  get previous(): tf.Tensor1D {
+    return this.last;
   }
 
   get size(): number {
     return this.entries.length;
   }
 
-  /** Queue step `step`'s [loss, gradNorm] (a float32 [2] tensor; owned here from now on). */
-  push(step: number, lr: number, values: tf.Tensor1D): void {
-    this.entries.push({ step, lr, values });
+  /** Queue step `step`'s loss and control tensor (owned here from now on; the control becomes the flag). */
+  push(step: number, lr: number, loss: tf.Scalar, control: tf.Tensor1D): void {
+    this.entries.push({ step, lr, loss, control });
+    this.last.dispose();
+    this.last = tf.keep(control.clone()); // a clone shares the data: no copy, no kernel
   }
 
   /** Hands over every queued entry (the caller disposes their tensors). */
-  take(): { step: number; lr: number; values: tf.Tensor1D }[] {
+  take(): PendingStep[] {
     const out = this.entries;
     this.entries = [];
     return out;
@@ -178,11 +192,12 @@ export class PendingSteps {
 
   /** After a rollback: accept steps again. */
   reset(): void {
-    tf.tidy(() => this.ok.assign(tf.scalar(true, 'bool')));
+    this.last.dispose();
+    this.last = PendingSteps.allOk();
   }
 
   dispose(): void {
-    tf.dispose([this.ok, ...this.take().map((e) => e.values)]);
+    tf.dispose([this.last, ...this.take().flatMap((e) => [e.loss, e.control])]);
   }
 }
 
@@ -203,29 +218,27 @@ export interface StepState {
 
 /**
  * The tail of a training step, given the batch's mean `loss` and its gradients `grads` (in the order of the optimizer's
- * variables; both disposed here in every case): clipping by global norm (scale computed on the device), warm-up
- * learning rate, Adam, EMA, step + 1 — and nothing read back. Whether the loss and the norm were finite goes into the
- * sticky flag state.pending.ok, which masks the Adam and EMA updates: from a non-finite step on, no weight, moment or
- * EMA value changes. readSteps later reads the step's loss and norm, and throws for the bad step after rolling back.
+ * variables; both disposed here in every case): gradientControl (global norm, clip scale, and ok = the loss and the
+ * norm are finite and every step before was), warm-up learning rate, Adam (clip scale applied inside), EMA, step + 1 —
+ * and nothing read back. The control tensor masks the Adam and EMA updates: from a non-finite step on, no weight,
+ * moment or EMA value changes. On webgpu that is ⌈N/7⌉ + 1 dispatches for the control and one per tensor for each of
+ * Adam and the EMA. readSteps later reads the step's loss and norm, and throws for the bad step after rolling back.
  */
 export function applyStepGradients(state: StepState, grads: tf.Tensor[], loss: tf.Scalar): void {
   const { config, pending } = state;
   const lr = warmupLr(state.step, config.lr, config.warmupSteps);
   try {
     tf.tidy(() => {
-      const clipped = clipByGlobalNorm(grads, config.gradClip);
-      const ok = tf.logicalAnd(pending.ok, tf.logicalAnd(finiteFlag(loss), finiteFlag(clipped.norm)));
-      pending.ok.assign(ok);
-      // the flag as a full-shape condition, one per distinct weight shape (shared by Adam and the EMA)
-      const byShape = new Map<string, tf.Tensor>();
-      const keepIf = clipped.grads.map((g) => {
-        const key = g.shape.join(',');
-        if (!byShape.has(key)) byShape.set(key, flagLike(ok, g));
-        return byShape.get(key)!;
-      });
-      state.optimizer.apply(clipped.grads, lr, keepIf);
-      state.ema.update(keepIf);
-      pending.push(state.step, lr, tf.keep(tf.stack([loss, clipped.norm]) as tf.Tensor1D));
+      const control = gradientControl(grads, config.gradClip, { previous: pending.previous, loss });
+      // one set of masks for Adam and the EMA (composite path; the webgpu kernels read the control tensor itself)
+      const masks = new ControlMasks(control);
+      try {
+        state.optimizer.apply(grads, lr, masks);
+        state.ema.update(masks);
+      } finally {
+        masks.dispose();
+      }
+      pending.push(state.step, lr, tf.keep(loss.clone()), tf.keep(control));
     });
   } finally {
     tf.dispose([...grads, loss]);
@@ -242,8 +255,9 @@ export function applyStepGradients(state: StepState, grads: tf.Tensor[], loss: t
 export async function readSteps(state: StepState, onResult?: (r: StepResult) => void): Promise<StepResult[]> {
   const entries = state.pending.take();
   if (entries.length === 0) return [];
-  const all = tf.concat(entries.map((e) => e.values));
-  tf.dispose(entries.map((e) => e.values));
+  // [loss, norm, scale, ok] per step, in one read
+  const all = tf.tidy(() => tf.concat(entries.flatMap((e) => [tf.reshape(e.loss, [1]), e.control])));
+  tf.dispose(entries.flatMap((e) => [e.loss, e.control]));
   let data: Float32Array;
   try {
     data = (await all.data()) as Float32Array;
@@ -252,8 +266,8 @@ export async function readSteps(state: StepState, onResult?: (r: StepResult) => 
   }
   const results: StepResult[] = [];
   entries.forEach(({ step, lr }, i) => {
-    const loss = data[2 * i];
-    const gradNorm = data[2 * i + 1];
+    const loss = data[4 * i];
+    const gradNorm = data[4 * i + 1];
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       rollBack(state, step);
       const what = Number.isFinite(loss) ? `gradient norm is ${gradNorm}` : `training loss is ${loss}`;
@@ -308,7 +322,7 @@ export class FitLoop {
       throw new InvalidArgumentError(`readEvery must be a positive integer, got ${opts.readEvery}`);
     }
     this.bar = opts.progress
-      ? progressBar({ total: this.until, label: typeof opts.progress === 'string' ? opts.progress : 'train' })
+      ? progressBar({ total: this.until, initial: Math.min(state.step, this.until), label: typeof opts.progress === 'string' ? opts.progress : 'train' })
       : undefined;
   }
 

@@ -95,9 +95,21 @@ export interface LineSeries {
   y: Numbers;
 }
 
+/** A vertical reference line across the plot (e.g. another method's cost), labelled at its top. */
+export interface XRule {
+  x: number;
+  label: string;
+}
+
 export interface LineOptions extends ChartOptions {
   /** Logarithmic y axis (losses). Non-positive values are then rejected. */
   logY?: boolean;
+  /** Logarithmic x axis (costs spanning decades). Non-positive x values (and rules) are then rejected. */
+  logX?: boolean;
+  /** Draw a marker at every point (measured values; a one-point series is then visible too). */
+  points?: boolean;
+  /** Vertical dashed reference lines with labels, drawn behind the series. */
+  xRules?: XRule[];
   /**
    * Smoothing factor in [0, 1) for noisy curves (minibatch losses): each series is drawn faint as recorded and bold as
    * its bias-corrected exponential moving average (see `smoothEma`). 0 = off (default).
@@ -138,24 +150,46 @@ export function lineChartSpec(series: LineSeries | LineSeries[], opts: LineOptio
     if (opts.logY && Array.from(s.y).some((v) => v <= 0)) {
       throw new InvalidArgumentError(`lineChart: series "${name}" has values ≤ 0, which a log axis cannot show`);
     }
+    if (opts.logX && (!s.x || Array.from(s.x).some((v) => !(v > 0)))) {
+      throw new InvalidArgumentError(`lineChart: series "${name}" needs x values > 0 for a log x axis${s.x ? '' : ' (its default x starts at 0)'}`);
+    }
     const xAt = (i: number) => (s.x ? s.x[i] : i);
     for (let i = 0; i < s.y.length; i++) values.push({ x: xAt(i), y: s.y[i], series: name, kind: 'raw' });
     if (smooth > 0) smoothEma(s.y, smooth).forEach((y, i) => values.push({ x: xAt(i), y, series: name, kind: 'smoothed' }));
   });
-  return {
-    $schema: schema,
-    title: opts.title,
-    ...size(opts),
+  const rules = opts.xRules ?? [];
+  rules.forEach((r, i) => {
+    if (!Number.isFinite(r.x) || (opts.logX && !(r.x > 0))) throw new InvalidArgumentError(`lineChart: xRules[${i}].x must be a finite number${opts.logX ? ' > 0 (log x axis)' : ''}, got ${r.x}`);
+  });
+  // With markers, keep them off the plot's edges (padding in pixels); a log x axis is not rounded out to a whole decade.
+  const pad = opts.points ? { padding: 10 } : {};
+  const x = { field: 'x', type: 'quantitative', title: opts.xLabel ?? 'step', scale: opts.logX ? { type: 'log', nice: false, ...pad } : { zero: false, ...pad } };
+  const lines = {
     data: { values },
-    mark: { type: 'line', clip: true },
+    mark: { type: 'line', clip: true, ...(opts.points ? { point: true } : {}) },
     encoding: {
-      x: { field: 'x', type: 'quantitative', title: opts.xLabel ?? 'step' },
-      y: { field: 'y', type: 'quantitative', title: opts.yLabel ?? 'value', scale: opts.logY ? { type: 'log' } : { zero: false } },
+      x,
+      y: { field: 'y', type: 'quantitative', title: opts.yLabel ?? 'value', scale: opts.logY ? { type: 'log', ...pad } : { zero: false, ...pad } },
       color: { field: 'series', type: 'nominal', title: null, legend: list.length > 1 ? {} : null },
       // One line per (series, kind); the recorded values fade behind their smoothed curve.
       detail: { field: 'kind', type: 'nominal' },
       opacity: smooth > 0 ? { field: 'kind', type: 'ordinal', scale: { domain: ['raw', 'smoothed'], range: [0.3, 1] }, legend: null } : { value: 1 },
     },
+  };
+  const top = { $schema: schema, title: opts.title, ...size(opts) };
+  if (rules.length === 0) return { ...top, ...lines } as TopLevelSpec;
+  const ruleData = { values: rules.map((r) => ({ x: r.x, label: r.label })) };
+  return {
+    ...top,
+    layer: [
+      { data: ruleData, mark: { type: 'rule', strokeDash: [4, 4], color: '#888888' }, encoding: { x } },
+      {
+        data: ruleData,
+        mark: { type: 'text', align: 'right', baseline: 'top', dx: -4, dy: 4, color: '#555555' },
+        encoding: { x, y: { value: 0 }, text: { field: 'label', type: 'nominal' } },
+      },
+      lines,
+    ],
   } as TopLevelSpec;
 }
 

@@ -26,13 +26,22 @@ interface TslabModule {
 
 const JUPYTER_MODULE = path.join('tslab', 'dist', 'jupyter.js');
 
-function loadTslab(): TslabModule | undefined {
+/** A display_data message as tslab's writer takes it: one entry per MIME type. */
+type DisplayWriter = (msg: { data: Record<string, string>; metadata: object; transient: object }, update: boolean) => void;
+
+/** The running kernel's tslab copy and its current cell's writer, or undefined outside a tslab cell. */
+function kernel(): { dir: string; writer: DisplayWriter } | undefined {
   for (const [file, mod] of Object.entries(require.cache)) {
     if (!file.endsWith(JUPYTER_MODULE)) continue;
     const writer = (mod?.exports as { lastWriteDisplayData?: unknown } | undefined)?.lastWriteDisplayData;
-    if (typeof writer === 'function') return require(path.join(path.dirname(file), 'public.js')) as TslabModule;
+    if (typeof writer === 'function') return { dir: path.dirname(file), writer: writer as DisplayWriter };
   }
   return undefined; // no kernel loaded (plain node, mocha, scripts)
+}
+
+function loadTslab(): TslabModule | undefined {
+  const k = kernel();
+  return k ? (require(path.join(k.dir, 'public.js')) as TslabModule) : undefined;
 }
 
 /** True when running inside a tslab notebook cell. */
@@ -60,4 +69,16 @@ export function show(png: Uint8Array, opts: ShowOptions = {}): void {
     fs.writeFileSync(opts.path, png);
   }
   loadTslab()?.display.png(png);
+}
+
+/**
+ * Show one output with several representations (MIME type → content, e.g. text/html and its text/plain fallback): the
+ * front end picks the richest it can render (a console or an untrusted notebook falls back to text/plain). Returns
+ * false outside tslab, where nothing is shown (the caller decides what to print instead).
+ */
+export function showBundle(data: Record<string, string>): boolean {
+  const k = kernel();
+  if (!k) return false;
+  k.writer({ data, metadata: {}, transient: {} }, false);
+  return true;
 }

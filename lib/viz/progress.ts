@@ -32,6 +32,8 @@ export interface ProgressOptions {
   now?: () => number;
   /** Bar width in characters (default 24). */
   width?: number;
+  /** Steps already done when the bar starts (a resumed run): the rate and ETA count only the steps made since. */
+  initial?: number;
 }
 
 export interface ProgressBar {
@@ -49,6 +51,8 @@ export interface ProgressState {
   metrics: Record<string, number>;
   width: number;
   finished: boolean;
+  /** Steps done before elapsedMs started counting (default 0). */
+  initial?: number;
 }
 
 /** m:ss or h:mm:ss. */
@@ -75,8 +79,9 @@ export function formatProgress(st: ProgressState): string {
   const parts = [`${st.label ? st.label + ' ' : ''}[${bar}] ${st.step}/${st.total}`];
   for (const [k, v] of Object.entries(st.metrics)) parts.push(`${k} ${formatMetric(v)}`);
   const secs = st.elapsedMs / 1000;
-  if (st.step > 0 && secs > 0) {
-    const rate = st.step / secs;
+  const made = st.step - (st.initial ?? 0);
+  if (made > 0 && secs > 0) {
+    const rate = made / secs;
     parts.push(rate >= 1 ? `${rate.toFixed(1)} it/s` : `${(1 / rate).toFixed(1)} s/it`);
     parts.push(st.finished ? `took ${formatDuration(secs)}` : `ETA ${formatDuration((st.total - st.step) / rate)}`);
   } else if (st.finished) {
@@ -108,11 +113,16 @@ export function progressBar(opts: ProgressOptions): ProgressBar {
     throw new InvalidArgumentError("progressBar: mode 'notebook' needs a tslab kernel (or a display option)");
   }
   const minInterval = opts.minIntervalMs ?? (mode === 'notebook' ? 250 : 100);
+  const initial = opts.initial ?? 0;
+  if (!(Number.isInteger(initial) && initial >= 0 && initial <= total)) {
+    throw new InvalidArgumentError(`progressBar: initial must be an integer from 0 to total (${total}), got ${opts.initial}`);
+  }
   const start = now();
   const state: ProgressState = {
     label: opts.label ?? '',
-    step: 0,
+    step: initial,
     total,
+    initial,
     elapsedMs: 0,
     metrics: {},
     width: opts.width ?? 24,

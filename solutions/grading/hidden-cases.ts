@@ -44,6 +44,16 @@ export const hiddenCases: Record<string, (seed: number) => CheckCase[]> = {
   '07-ddim-step': (seed) => [
     { name: 'Ho schedule, t = 999 → 0', args: [img([2, 4, 4, 1], seed), img([2, 4, 4, 1], seed + 1), 999, 0, Array.from(ho().alphasCumprod)] },
   ],
+  // A long jump from pure noise, and a tiny previous step (r ≈ 0.005: the correction term dominates) on another shape.
+  '07-dpm-solver-step': (seed) => {
+    const a = Array.from(ho().alphasCumprod);
+    const c = Array.from(NoiseSchedule.cosine(1000).alphasCumprod);
+    const x0 = (shape: number[], k: number) => tf.tidy(() => tf.tanh(img(shape, seed + k)));
+    return [
+      { name: 'cosine schedule, 999 → 500 → 1', args: [img([2, 4, 4, 1], seed), x0([2, 4, 4, 1], 1), x0([2, 4, 4, 1], 2), c[999], c[500], c[1]] },
+      { name: 'one image [1, 5, 3, 2], Ho schedule, 501 → 500 → 40', args: [img([1, 5, 3, 2], seed + 3), x0([1, 5, 3, 2], 4), x0([1, 5, 3, 2], 5), a[501], a[500], a[40]] },
+    ];
+  },
   '08-class-embedding': (seed) => [{ name: 'only the null class', args: [img([11, 5], seed), tf.tensor1d([10, 10, 10], 'int32')] }],
   '08-cfg': (seed) => [{ name: 'negative w', args: [img([1, 4, 4, 1], seed), img([1, 4, 4, 1], seed + 1), -1] }],
   '10-reparameterize': (seed) => [

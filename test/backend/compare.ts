@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { silenceCpuBanner } from '../../lib/backend/loaders';
-import { registerCpuKernels } from '../../lib/backend/cpu-kernels';
+import { cpuOriginals, registerCpuKernels } from '../../lib/backend/cpu-kernels';
 import { registerWasmKernels } from '../../lib/backend/wasm-kernels';
 import { registerWebGpuKernels } from '../../lib/backend/webgpu-kernels';
 
@@ -68,4 +68,23 @@ export async function expectWasmMatchesCpu(label: string, f: () => tf.Tensor[], 
 /** Tensors AND wasm heap buffers alive now (a kernel that forgets a temporary leaks only the latter). */
 export function liveCounts(): { tensors: number; dataIds: number } {
   return { tensors: tf.memory().numTensors, dataIds: tf.backend().numDataIds() };
+}
+
+/**
+ * Run `f` with tfjs' OWN cpu kernel `name` (lib/backend/cpu-kernels replaces a few with faster course versions; an
+ * independent reference must be tfjs' original), then put the course's back. Inside, call onBackend('cpu', g, false):
+ * registering would put the course's kernel back.
+ */
+export async function withTfjsCpuKernel<T>(name: string, f: () => Promise<T>): Promise<T> {
+  registerCpuKernels();
+  const original = cpuOriginals.get(name);
+  if (!original) throw new Error(`test set-up: no tfjs original of cpu kernel ${name}`);
+  tf.unregisterKernel(name, 'cpu');
+  tf.registerKernel(original);
+  try {
+    return await f();
+  } finally {
+    tf.unregisterKernel(name, 'cpu');
+    registerCpuKernels();
+  }
 }

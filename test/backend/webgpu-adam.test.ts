@@ -1,16 +1,18 @@
-// The fused Adam update and the gradient control tensor on webgpu (Dawn; llvmpipe without a GPU) against the composite
-// on tfjs' cpu backend, and the composite against hand-computed numbers and against lib/train/adam.ts.
-// Run alone: DIFFUSION_WEBGPU_TESTS=1 npx mocha --no-config -r ts-node/register --timeout 600000 test/backend/webgpu-adam.test.ts
-// (scripts/test-webgpu.sh runs every webgpu test; in the whole suite they skip themselves)
+// The fused Adam and EMA updates and the gradient control tensor on webgpu (Dawn; llvmpipe without a GPU) against the
+// composites on tfjs' cpu backend, the composite against hand-computed numbers, and lib/train's Adam / Ema on webgpu
+// (fused kernels) against the same on cpu. Runs in the webgpu process (scripts/test.sh); alone:
+//   npx mocha test/backend/webgpu-adam.test.ts
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { expectClose } from './compare';
-import { countDispatches, errorStats, normals, onlyInWebGPUProcess, runOn, startWebGPU } from './webgpu-dawn-setup';
+import { expectClose, onBackend as runOn } from './compare';
+import { countDispatches, errors, normals } from './webgpu-cases';
+import { useWebGpu } from './webgpu-setup';
 import {
-  adamApply, adamUpdate, adamUpdateComposite, gradientControl, gradientControlComposite, readControl, registerWebGPUKernels,
-  type AdamHyper,
+  adamApply, adamUpdate, adamUpdateComposite, emaUpdate, emaUpdateComposite, gradientControl, gradientControlComposite,
+  readControl, type AdamHyper,
 } from '../../lib/backend/kernels/webgpu/index';
 import { Adam, clipByGlobalNorm } from '../../lib/train/adam';
+import { Ema } from '../../lib/train/ema';
 
 const H: AdamHyper = { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, step: 3 };
 
@@ -38,11 +40,7 @@ function step(c: Case, update: typeof adamUpdate, hyper: AdamHyper, control?: nu
 
 describe('webgpu course kernels: fused Adam', function () {
   this.timeout(600000);
-  before(async function () {
-    onlyInWebGPUProcess(this);
-    await startWebGPU();
-    registerWebGPUKernels();
-  });
+  useWebGpu();
 
   it('the composite equals hand-computed numbers (float64 reference)', async () => {
     const theta = [0.5, -1, 2];
@@ -67,20 +65,37 @@ describe('webgpu course kernels: fused Adam', function () {
     });
   });
 
-  it('the composite gives exactly lib/train/adam.ts\'s update (cpu)', async () => {
-    const c: Case = { shape: [4, 5], seed: 7 };
-    const a = inputs(c);
-    await tf.setBackend('cpu');
-    const variable = tf.variable(tf.tensor(a.theta, c.shape));
-    const adam = new Adam([variable]);
-    const grads = [tf.tensor(a.g, c.shape)];
-    adam.apply(grads, 1e-3); // step 1 from zero moments
-    const want = await variable.data();
-    const got = tf.tidy(() => adamUpdateComposite(
-      tf.tensor(a.theta, c.shape), tf.zeros(c.shape), tf.zeros(c.shape), grads[0], { ...H, step: 1 }).theta.dataSync().slice());
-    expect(Array.from(got)).to.deep.equal(Array.from(want));
-    adam.dispose();
-    tf.dispose([variable, ...grads]);
+  it('lib/train\'s Adam and Ema use the fused kernels on webgpu (one dispatch per tensor each) and match cpu', async () => {
+    const shapes = [[3, 3, 2, 4], [4], [5, 6]];
+    const run = async (backend: 'cpu' | 'webgpu') => {
+      await tf.setBackend(backend);
+      const vars = shapes.map((sh, i) => tf.variable(tf.tensor(normals(sh.reduce((a, b) => a * b), 70 + i), sh)));
+      const adam = new Adam(vars);
+      const ema = new Ema(vars, 0.9);
+      const before = tf.memory().numTensors;
+      let dispatches = 0;
+      for (let n = 0; n < 3; n++) {
+        const g = shapes.map((sh, i) => tf.tensor(normals(sh.reduce((a, b) => a * b), 80 + 10 * n + i, 0.1), sh));
+        const control = tf.tensor1d([1, 0.5, 1]);
+        if (backend === 'webgpu') {
+          dispatches = countDispatches(() => { adam.apply(g, 1e-2, control); ema.update(control); }).dispatches;
+        } else {
+          adam.apply(g, 1e-2, control);
+          ema.update(control);
+        }
+        tf.dispose([...g, control]);
+      }
+      expect(tf.memory().numTensors, `${backend}: tensors`).to.equal(before);
+      const out = [...await Promise.all(vars.map((x) => x.data())), ...await ema.values()];
+      adam.dispose();
+      ema.dispose();
+      tf.dispose(vars);
+      return { out, dispatches };
+    };
+    const want = await run('cpu');
+    const got = await run('webgpu');
+    expect(got.dispatches, 'Adam + EMA dispatches for 3 tensors').to.equal(2 * shapes.length);
+    got.out.forEach((x, i) => expectClose(x, want.out[i], `θ / EMA ${i}`, 1e-6, 1e-5));
   });
 
   it('adamApply + gradientControl over 3 steps on webgpu equal lib/train/adam.ts with clipByGlobalNorm on cpu', async () => {
@@ -140,28 +155,43 @@ describe('webgpu course kernels: fused Adam', function () {
         ['theta', 'm', 'v'].forEach((name, i) => {
           expect(got.shapes[i]).to.deep.equal(c.shape);
           expectClose(got.values[i], want.values[i], name, 1e-7, 2e-6);
-          const e = errorStats(got.values[i], want.values[i], 1e-6);
-          if (process.env.DIFFUSION_REPORT_ERRORS) console.log(`      ${name}: max abs ${e.maxAbs.toExponential(2)}, max rel ${e.maxRel.toExponential(2)}`);
+          const e = errors(got.values[i], want.values[i]);
+          if (process.env.DIFFUSION_REPORT_ERRORS) console.log(`      ${name}: max |Δ| ${e.abs.toExponential(2)}, relative ${e.rel.toExponential(2)}`);
         });
       });
     }
   }
 
-  it('ok = 0 in the control tensor leaves θ, m, v exactly as they were (NaN gradients)', async () => {
-    const c: Case = { shape: [2, 50], seed: 9 };
-    const a = inputs(c);
-    const got = await runOn('webgpu', () => {
-      const t = (x: Float32Array) => tf.tensor(x, c.shape);
-      const g = tf.fill(c.shape, NaN);
-      const r = adamUpdate(t(a.theta), t(a.m), t(a.v), g, H, tf.tensor1d([NaN, 1, 0]));
-      return [r.theta, r.m, r.v];
+  for (const backend of ['webgpu', 'cpu'] as const) {
+    it(`ok = 0 in the control tensor leaves θ, m, v and the EMA exactly as they were (NaN gradients; ${backend === 'webgpu' ? 'kernels' : 'composites on cpu'})`, async () => {
+      const c: Case = { shape: [2, 50], seed: 9 };
+      const a = inputs(c);
+      const got = await runOn(backend, () => {
+        const t = (x: Float32Array) => tf.tensor(x, c.shape);
+        const g = tf.fill(c.shape, NaN);
+        const control = tf.tensor1d([NaN, 1, 0]);
+        const r = adamUpdate(t(a.theta), t(a.m), t(a.v), g, H, control);
+        return [r.theta, r.m, r.v, emaUpdate(t(a.m), t(a.theta), 0.9, control)];
+      });
+      expect(Array.from(got.values[0])).to.deep.equal(Array.from(a.theta));
+      expect(Array.from(got.values[1])).to.deep.equal(Array.from(a.m));
+      expect(Array.from(got.values[2])).to.deep.equal(Array.from(a.v));
+      expect(Array.from(got.values[3])).to.deep.equal(Array.from(a.m));
     });
-    expect(Array.from(got.values[0])).to.deep.equal(Array.from(a.theta));
-    expect(Array.from(got.values[1])).to.deep.equal(Array.from(a.m));
-    expect(Array.from(got.values[2])).to.deep.equal(Array.from(a.v));
-  });
+  }
 
-  it('one dispatch per parameter tensor, and no tensor or buffer left behind', async () => {
+  for (const [label, control] of [['no control', undefined], ['ok = 1', [3, 0.5, 1]]] as Array<[string, number[] | undefined]>) {
+    it(`the EMA kernel equals the composite on cpu (${label}; 300,001 elements)`, async () => {
+      const n = 300001;
+      const f = (update: typeof emaUpdate) => () => [update(tf.tensor1d(normals(n, 31)), tf.tensor1d(normals(n, 32)), 0.995,
+        control ? tf.tensor1d(control) : undefined)];
+      const want = await runOn('cpu', f(emaUpdateComposite));
+      const got = await runOn('webgpu', f(emaUpdate));
+      expectClose(got.values[0], want.values[0], 'shadow', 1e-7, 1e-6);
+    });
+  }
+
+  it('one dispatch per parameter tensor (Adam, and the EMA), and no tensor or buffer left behind', async () => {
     await tf.setBackend('webgpu');
     const c: Case = { shape: [64, 33], seed: 11 };
     const a = inputs(c);
@@ -175,6 +205,12 @@ describe('webgpu course kernels: fused Adam', function () {
     expect(dispatches).to.equal(1);
     await result.theta.data();
     tf.dispose([result.theta, result.m, result.v]);
+    expect(tf.memory().numTensors).to.equal(before.tensors);
+    expect(tf.backend().numDataIds()).to.equal(before.ids);
+    const ema = countDispatches(() => emaUpdate(m, theta, 0.9, ctrl));
+    expect(ema.dispatches, 'EMA').to.equal(1);
+    await ema.result.data();
+    ema.result.dispose();
     expect(tf.memory().numTensors).to.equal(before.tensors);
     expect(tf.backend().numDataIds()).to.equal(before.ids);
     const composite = countDispatches(() => adamUpdateComposite(theta, m, v, g, H, ctrl));
@@ -194,11 +230,7 @@ describe('webgpu course kernels: fused Adam', function () {
 
 describe('webgpu course kernels: gradient control [norm, scale, ok]', function () {
   this.timeout(600000);
-  before(async function () {
-    onlyInWebGPUProcess(this);
-    await startWebGPU();
-    registerWebGPUKernels();
-  });
+  useWebGpu();
 
   const shapes = [[3, 3, 1, 16], [16], [16], [3, 3, 16, 16], [16], [128, 64], [64], [1], [7, 7, 3], [3, 3, 32, 64],
     [64], [64], [100000], [5], [3, 3, 64, 32], [32], [32], [11, 13], [2], [4, 4, 4, 4]]; // 20 tensors: 3 dispatches of 7
@@ -237,6 +269,32 @@ describe('webgpu course kernels: gradient control [norm, scale, ok]', function (
       expect(s).to.be.closeTo(Number.isFinite(maxNorm) && ref.norm > maxNorm ? maxNorm / ref.norm : 1, 2e-6);
     });
   }
+
+  for (const [label, prevOk, loss, wantOk] of [
+    ['previous ok, finite loss', 1, 0.5, 1],
+    ['previous NOT ok (sticky), finite loss', 0, 0.5, 0],
+    ['previous ok, NaN loss', 1, NaN, 0],
+    ['previous ok, infinite loss', 1, -Infinity, 0],
+  ] as Array<[string, number, number, number]>) {
+    it(`with a previous control and the loss: ${label} → ok ${wantOk}, on webgpu as in the composite on cpu`, async () => {
+      const f = (control: typeof gradientControl) => () => [control(grads(0.05)(), 1, { previous: tf.tensor1d([2, 0.5, prevOk]), loss: tf.scalar(loss) })];
+      const want = await runOn('cpu', f(gradientControlComposite));
+      const got = await runOn('webgpu', f(gradientControl));
+      expect(want.values[0][2], 'composite ok').to.equal(wantOk);
+      expect(got.values[0][2], 'kernel ok').to.equal(wantOk);
+      expectClose(Array.from(got.values[0]).slice(0, 2), Array.from(want.values[0]).slice(0, 2), 'norm, scale', 0, 2e-6);
+    });
+  }
+
+  it('rejects a malformed previous control or loss with named errors', async () => {
+    await tf.setBackend('webgpu');
+    const g = [tf.ones([3])];
+    const bad = tf.zeros([2]);
+    expect(() => gradientControl(g, 1, { previous: bad })).to.throw().with.property('name', 'ShapeMismatchError');
+    expect(() => gradientControl(g, 1, { loss: bad })).to.throw().with.property('name', 'ShapeMismatchError');
+    expect(() => gradientControl(g, 0)).to.throw().with.property('name', 'InvalidArgumentError');
+    tf.dispose([...g, bad]);
+  });
 
   it(`⌈N/7⌉ + 1 dispatches for N gradients; empty tensors count 0; nothing left behind`, async () => {
     await tf.setBackend('webgpu');

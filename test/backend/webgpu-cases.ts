@@ -2,11 +2,14 @@
  * The webgpu checks as data, shared by the mocha tests (webgpu-ops / webgpu-unet .test.ts, on llvmpipe in CI) and by
  * the GPU check that runs on a real GPU (scripts/gpu-check.ts): every op family the course's U-Net uses, forward and
  * gradient, and the course U-Net's forward + every parameter's gradient. Inputs are seeded, built inside each case,
- * so that cpu and webgpu see the same values. No mocha or chai in here.
+ * so that cpu and webgpu see the same values. Also the helpers that scripts share with the tests (countDispatches,
+ * normals). No mocha or chai in here: scripts/gpu-check.ts and scripts/bench-webgpu-kernels.ts bundle it.
  */
 import * as tf from '@tensorflow/tfjs';
 import { groupNormComposite } from '../../lib/nn/group-norm';
 import { UNet, type UNetConfig } from '../../lib/models/unet';
+import type { NoiseSchedule } from '../../lib/schedule';
+import { applyStepGradients, readSteps, Trainer, type TrainConfig } from '../../lib/train/trainer';
 
 export interface OpCase {
   /** Op family, for the table of worst errors. */
@@ -210,4 +213,159 @@ export function compareUNetRuns(got: UNetRun, want: UNetRun, tol = 1e-4): UNetCo
     worstGrad, differentInit, overTolerance,
     allGradsZero: !want.grads.some((g) => g.some((v) => v !== 0)),
   };
+}
+
+/** Seeded standard normals as a plain array (the same values on every backend): a small LCG + Box–Muller. */
+export function normals(n: number, seed: number, scale = 1, shift = 0): Float32Array {
+  let s = (seed * 2654435761 + 12345) >>> 0;
+  const next = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return (s + 0.5) / 4294967296; };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = Math.sqrt(-2 * Math.log(next()));
+    out[i] = shift + scale * r * Math.cos(2 * Math.PI * next());
+  }
+  return out;
+}
+
+/**
+ * The number of compute dispatches `f` records on webgpu (every kernel's, tfjs' and ours: counted at Dawn's compute
+ * pass encoder), and how many per pipeline label (tfjs labels a pipeline with its program's class name, ours with the
+ * kernel's name). Needs the webgpu backend started (Dawn's GPUComputePassEncoder is then a global).
+ */
+export function countDispatches<T>(f: () => T): { result: T; dispatches: number; byProgram: Map<string, number> } {
+  const encoder = (globalThis as unknown as { GPUComputePassEncoder?: { prototype: { dispatchWorkgroups: Function; setPipeline: Function } } })
+    .GPUComputePassEncoder;
+  if (!encoder) throw new Error('countDispatches: no GPUComputePassEncoder global (start the webgpu backend first)');
+  const proto = encoder.prototype;
+  const { dispatchWorkgroups, setPipeline } = proto;
+  let dispatches = 0;
+  let current = '?';
+  const byProgram = new Map<string, number>();
+  proto.setPipeline = function (this: unknown, p: { label?: string }) {
+    current = p?.label || '?';
+    return setPipeline.call(this, p);
+  };
+  proto.dispatchWorkgroups = function (this: unknown, ...args: unknown[]) {
+    dispatches++;
+    byProgram.set(current, (byProgram.get(current) ?? 0) + 1);
+    return dispatchWorkgroups.apply(this, args);
+  };
+  try {
+    return { result: f(), dispatches, byProgram };
+  } finally {
+    proto.dispatchWorkgroups = dispatchWorkgroups;
+    proto.setPipeline = setPipeline;
+  }
+}
+
+/** countDispatches, plus the GPU buffer reads (mapAsync) that `f` starts. */
+export function countWork<T>(f: () => T): { result: T; dispatches: number; byProgram: Map<string, number>; reads: number } {
+  const buffer = (globalThis as unknown as { GPUBuffer: { prototype: { mapAsync: Function } } }).GPUBuffer.prototype;
+  const { mapAsync } = buffer;
+  let reads = 0;
+  buffer.mapAsync = function (this: unknown, ...args: unknown[]) { reads++; return mapAsync.apply(this, args); };
+  try {
+    return { ...countDispatches(f), reads };
+  } finally {
+    buffer.mapAsync = mapAsync;
+  }
+}
+
+export interface TrainerStepRun {
+  loss: number; gradNorm: number; names: string[]; before: Float32Array[]; after: Float32Array[]; m: Float32Array[];
+  v: Float32Array[]; ema: Float32Array[];
+  /** Tensors left behind by the step (must be 0). */
+  leaked: number;
+  /** webgpu: what the whole step (Trainer.queueStep) and its tail alone (applyStepGradients) dispatch and read. */
+  work?: ReturnType<typeof countWork>;
+  tail?: ReturnType<typeof countWork>;
+}
+
+/**
+ * One Trainer step (lib/train: inputs, loss, gradients, control, Adam, EMA) of `config`'s U-Net on the active backend,
+ * from its seeded weights and a seeded batch of `batch` images (labels 3, 7, 3, 7 …), read back.
+ */
+export async function trainerStep(model: UNetConfig, schedule: NoiseSchedule, config: TrainConfig, batch: number): Promise<TrainerStepRun> {
+  const trainer = new Trainer(new UNet(model), schedule, config);
+  const tensors = tf.memory().numTensors;
+  const gpu = tf.getBackend() === 'webgpu';
+  try {
+    const names = trainer.model.params.names();
+    const before = [...(await trainer.model.params.snapshot()).values()];
+    const size = model.imageSize * model.imageSize * model.channels;
+    const x = tf.tensor4d(normals(batch * size, 5, 0.5), [batch, model.imageSize, model.imageSize, model.channels]);
+    const y = tf.tensor1d(Array.from({ length: batch }, (_, i) => (i % 2 ? 7 : 3)), 'int32');
+    let work: TrainerStepRun['work'];
+    if (gpu) work = countWork(() => trainer.queueStep({ x, y }));
+    else trainer.queueStep({ x, y });
+    const [r] = await readSteps(trainer);
+    const after = [...(await trainer.model.params.snapshot()).values()];
+    const { m, v } = await trainer.optimizer.getState();
+    const ema = await trainer.ema.values();
+    const leaked = tf.memory().numTensors - tensors;
+    let tail: TrainerStepRun['tail'];
+    if (gpu) {
+      // the tail alone (what applyStepGradients adds to the gradients), on a second step with made-up gradients
+      const grads = trainer.model.params.variables().map((p, i) => tf.randomNormal(p.shape, 0, 0.01, 'float32', 900 + i));
+      tail = countWork(() => applyStepGradients(trainer, grads, tf.scalar(0.5)));
+      await readSteps(trainer);
+    }
+    return { loss: r.loss, gradNorm: r.gradNorm, names, before, after, m, v, ema, leaked, work, tail };
+  } finally {
+    trainer.dispose();
+    trainer.model.dispose();
+  }
+}
+
+export interface TrainerStepComparison {
+  sameInit: boolean;
+  lossRel: number;
+  gradNormRel: number;
+  /** Worst tensor of Adam's moments (linear / quadratic in the gradient): max |Δ| / max |reference|. */
+  m: { name: string; rel: number };
+  v: { name: string; rel: number };
+  /** Weights and EMA after the step, ‖Δ‖ / ‖reference‖ over the model, and the worst tensor (informative: see below). */
+  weights: number;
+  worstWeights: { name: string; rel: number; abs: number };
+  ema: number;
+  /** Cosine between the two updates (after − before) over the model. */
+  updateCosine: number;
+  updateNorm: number;
+}
+
+/**
+ * got vs want. The weights after Adam's FIRST step moved by ≈ lr·g/(|g| + ε): a gradient that is float noise (e.g. the
+ * attention's key bias, to which softmax is invariant) moves its weight by an arbitrary fraction of lr on each backend,
+ * so a zero-initialised tensor can differ by ~1e-2 of its own size; hence the weights are compared over the model.
+ */
+export function compareTrainerSteps(got: TrainerStepRun, want: TrainerStepRun): TrainerStepComparison {
+  const worst = (a: Float32Array[], b: Float32Array[]) => a.map((x, i) => ({ name: want.names[i], ...errors(x, b[i]) }))
+    .sort((p, q) => q.rel - p.rel)[0];
+  const normwise = (a: Float32Array[], b: Float32Array[]) => {
+    let d = 0, r = 0;
+    a.forEach((x, i) => x.forEach((y, j) => { d += (y - b[i][j]) ** 2; r += b[i][j] ** 2; }));
+    return Math.sqrt(d / r);
+  };
+  let dot = 0, nGot = 0, nWant = 0;
+  got.after.forEach((a, i) => a.forEach((x, j) => {
+    const u = x - got.before[i][j];
+    const w = want.after[i][j] - want.before[i][j];
+    dot += u * w; nGot += u * u; nWant += w * w;
+  }));
+  const m = worst(got.m, want.m);
+  const v = worst(got.v, want.v);
+  return {
+    sameInit: got.before.every((w, i) => errors(w, want.before[i]).abs === 0),
+    lossRel: Math.abs(got.loss - want.loss) / Math.abs(want.loss),
+    gradNormRel: Math.abs(got.gradNorm - want.gradNorm) / Math.abs(want.gradNorm),
+    m: { name: m.name, rel: m.rel }, v: { name: v.name, rel: v.rel },
+    weights: normwise(got.after, want.after), worstWeights: worst(got.after, want.after), ema: normwise(got.ema, want.ema),
+    updateCosine: dot / Math.sqrt(nGot * nWant), updateNorm: Math.sqrt(nWant),
+  };
+}
+
+/** Whether a comparison passes: everything within 1e-4, the update's direction within cosine 0.999. */
+export function trainerStepsAgree(c: TrainerStepComparison, tol = 1e-4): boolean {
+  return c.sameInit && c.lossRel <= tol && c.gradNormRel <= tol && c.m.rel <= tol && c.v.rel <= tol && c.weights <= tol
+    && c.ema <= tol && c.updateCosine > 0.999;
 }

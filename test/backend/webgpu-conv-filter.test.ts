@@ -1,12 +1,12 @@
 // The course's Conv2DBackpropFilter for webgpu (tiled implicit GEMM, split-K) against tfjs' cpu backend (its own
-// kernel, not the course's faster cpu replacement).
-// Run alone: DIFFUSION_WEBGPU_TESTS=1 npx mocha --no-config -r ts-node/register --timeout 600000 test/backend/webgpu-conv-filter.test.ts
-// (scripts/test-webgpu.sh runs every webgpu test; in the whole suite they skip themselves)
+// kernel, not the course's faster cpu replacement). Runs in the webgpu process (scripts/test.sh); alone:
+//   npx mocha test/backend/webgpu-conv-filter.test.ts
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { expectClose } from './compare';
-import { countDispatches, errorStats, normals, onlyInWebGPUProcess, runOn, startWebGPU, withTfjsCpuKernel } from './webgpu-dawn-setup';
-import { chooseSplitK, registerWebGPUKernels, setSplitK } from '../../lib/backend/kernels/webgpu/index';
+import { expectClose, onBackend as runOn, withTfjsCpuKernel } from './compare';
+import { countDispatches, errors, normals } from './webgpu-cases';
+import { useWebGpu } from './webgpu-setup';
+import { chooseSplitK, setSplitK } from '../../lib/backend/kernels/webgpu/index';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 interface Case { x: [number, number, number, number]; f: [number, number]; co: number; stride: number | [number, number]; pad: Pad }
@@ -50,11 +50,7 @@ const cases: Array<[string, Case]> = [
 describe('webgpu course kernels: Conv2DBackpropFilter (implicit GEMM, split-K)', function () {
   this.timeout(600000);
   let saved: ReturnType<typeof setSplitK> | undefined;
-  before(async function () {
-    onlyInWebGPUProcess(this);
-    await startWebGPU();
-    registerWebGPUKernels();
-  });
+  useWebGpu();
   afterEach(() => { if (saved) setSplitK(saved.target, saved.minSteps); saved = undefined; });
 
   for (const [label, c] of cases) {
@@ -64,12 +60,12 @@ describe('webgpu course kernels: Conv2DBackpropFilter (implicit GEMM, split-K)',
       const split = chooseSplitK(c.f[0] * c.f[1] * c.x[3], c.co, k, target, minSteps);
       it(`${label}: equals the cpu backend (K = ${k} in ${split.slices} slice${split.slices > 1 ? 's' : ''})`, async () => {
         saved = setSplitK(target, minSteps);
-        const want = await withTfjsCpuKernel('Conv2DBackpropFilter', () => runOn('cpu', filterGrad(c, 3)));
+        const want = await withTfjsCpuKernel('Conv2DBackpropFilter', () => runOn('cpu', filterGrad(c, 3), false));
         const got = await runOn('webgpu', filterGrad(c, 3));
         expect(got.shapes[0]).to.deep.equal(want.shapes[0]);
         expectClose(got.values[0], want.values[0], 'dw', 1e-4, 1e-4);
-        const e = errorStats(got.values[0], want.values[0], 1);
-        if (process.env.DIFFUSION_REPORT_ERRORS) console.log(`      max abs ${e.maxAbs.toExponential(2)}, max rel (to max(|w|,1)) ${e.maxRel.toExponential(2)}`);
+        const e = errors(got.values[0], want.values[0]);
+        if (process.env.DIFFUSION_REPORT_ERRORS) console.log(`      max |Δ| ${e.abs.toExponential(2)}, relative to max |cpu| ${e.rel.toExponential(2)}`);
       });
     }
   }
@@ -93,7 +89,7 @@ describe('webgpu course kernels: Conv2DBackpropFilter (implicit GEMM, split-K)',
       const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), r)))([x, w]);
       return [dx, dw];
     };
-    const want = await withTfjsCpuKernel('Conv2DBackpropFilter', () => runOn('cpu', f));
+    const want = await withTfjsCpuKernel('Conv2DBackpropFilter', () => runOn('cpu', f, false));
     const got = await runOn('webgpu', f);
     expectClose(got.values[1], want.values[1], 'dw', 1e-4, 1e-4);
     expectClose(got.values[0], want.values[0], 'dx', 1e-4, 1e-4);
@@ -107,7 +103,7 @@ describe('webgpu course kernels: Conv2DBackpropFilter (implicit GEMM, split-K)',
         strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 3, 4],
       } as unknown as tf.NamedAttrMap) as tf.Tensor];
     };
-    const want = await withTfjsCpuKernel('Conv2DBackpropFilter', () => runOn('cpu', f));
+    const want = await withTfjsCpuKernel('Conv2DBackpropFilter', () => runOn('cpu', f, false));
     const got = await runOn('webgpu', f);
     expectClose(got.values[0], want.values[0], 'dw', 1e-4, 1e-4);
   });

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { WebGpuError } from '../../lib/errors';
 import { UNet, type UNetConfig } from '../../lib/models';
 import { WebGpuGuard } from '../../lib/backend/webgpu-guard';
-import { registerWebGpuKernels, webgpuOriginals } from '../../lib/backend/webgpu-kernels';
+import { useTfjsWebGpuKernels } from '../../lib/backend/webgpu-kernels';
 import type { DataId, GpuDeviceLike, GpuDeviceLostInfoLike, GpuErrorLike, TensorInfoLike, WebGpuBackendLike } from '../../lib/backend/webgpu-types';
 import { expectClose, onBackend } from './compare';
 import { secondWebGpuBackend, useWebGpu } from './webgpu-setup';
@@ -80,14 +80,12 @@ describe('webgpu: errors are thrown, never silent (real device)', function () {
     const fresh = tf.tensor1d([5, 6, 7, 8]);
     const alsoBefore = tf.mul(fresh, 2);
     const before = tf.add(base, 10); // recorded, not yet submitted
-    tf.unregisterKernel('AddN', 'webgpu');
-    tf.registerKernel(webgpuOriginals.get('AddN')!);
+    const restore = useTfjsWebGpuKernels(['AddN']); // tfjs' own AddN, from lib's registry
     let err: Error;
     try {
       err = thrown(() => tf.addN(xs));
     } finally {
-      tf.unregisterKernel('AddN', 'webgpu');
-      registerWebGpuKernels();
+      restore();
     }
     expect(err).to.be.instanceOf(WebGpuError);
     expect((err as WebGpuError).kind).to.equal('validation');

@@ -1,12 +1,11 @@
 // Fused GroupNorm(+SiLU) on webgpu: lib/nn/group-norm.ts's groupNormOp (which picks the fused kernel once it is
-// registered for the backend) against groupNormComposite on tfjs' cpu backend — output, dx, dγ, dβ.
-// Run alone: DIFFUSION_WEBGPU_TESTS=1 npx mocha --no-config -r ts-node/register --timeout 600000 test/backend/webgpu-group-norm.test.ts
-// (scripts/test-webgpu.sh runs every webgpu test; in the whole suite they skip themselves)
+// registered for the backend) against groupNormComposite on tfjs' cpu backend — output, dx, dγ, dβ. Runs in the webgpu
+// process (scripts/test.sh); alone: npx mocha test/backend/webgpu-group-norm.test.ts
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { expectClose } from './compare';
-import { countDispatches, errorStats, normals, onlyInWebGPUProcess, runOn, startWebGPU } from './webgpu-dawn-setup';
-import { registerWebGPUKernels } from '../../lib/backend/kernels/webgpu/index';
+import { expectClose, onBackend as runOn } from './compare';
+import { countDispatches, errors, normals } from './webgpu-cases';
+import { useWebGpu } from './webgpu-setup';
 import { fusedGroupNormAvailable, groupNormComposite, groupNormOp } from '../../lib/nn/group-norm';
 
 type GN = (x: tf.Tensor4D, g: tf.Tensor, b: tf.Tensor) => tf.Tensor4D;
@@ -27,11 +26,7 @@ const valueAndGrads = (f: GN, shape: [number, number, number, number], seed: num
 
 describe('webgpu course kernels: fused GroupNorm (+ SiLU)', function () {
   this.timeout(600000);
-  before(async function () {
-    onlyInWebGPUProcess(this);
-    await startWebGPU();
-    registerWebGPUKernels();
-  });
+  useWebGpu();
 
   const cases: Array<[[number, number, number, number], number]> = [
     [[2, 5, 3, 6], 3], [[3, 7, 7, 16], 8], [[2, 4, 4, 8], 1], [[1, 2, 3, 4], 4],
@@ -50,8 +45,8 @@ describe('webgpu course kernels: fused GroupNorm (+ SiLU)', function () {
           // dγ, dβ are sums over B·H·W terms: compare relative to their scale
           const scale = name.startsWith('d') && name !== 'dx' ? Math.sqrt(shape[0] * shape[1] * shape[2]) : 1;
           expectClose(got.values[i], want.values[i], name, 1e-4 * scale, 1e-4);
-          const e = errorStats(got.values[i], want.values[i], 1);
-          if (process.env.DIFFUSION_REPORT_ERRORS) console.log(`      ${name}: max abs ${e.maxAbs.toExponential(2)}, max rel ${e.maxRel.toExponential(2)}`);
+          const e = errors(got.values[i], want.values[i]);
+          if (process.env.DIFFUSION_REPORT_ERRORS) console.log(`      ${name}: max |Δ| ${e.abs.toExponential(2)}, relative ${e.rel.toExponential(2)}`);
         });
       });
     }

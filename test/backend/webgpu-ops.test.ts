@@ -8,7 +8,7 @@ import { WebGpuError } from '../../lib/errors';
 import { addNInputsPerShader } from '../../lib/backend/kernels/add-n-webgpu';
 import { defaultLoaders, selectBackend } from '../../lib/backend';
 import { describeAdapter, REQUESTED_LIMITS } from '../../lib/backend/webgpu';
-import { webGpuKernelsRegistered } from '../../lib/backend/webgpu-kernels';
+import { useTfjsWebGpuKernels, webGpuCourseKernelNames, webGpuKernelsRegistered, webgpuOriginals } from '../../lib/backend/webgpu-kernels';
 import { webgpuKernelConfigs } from '../../lib/backend/kernels/webgpu/index';
 import { onBackend } from './compare';
 import { errors, oneCasePerFamily, opCases, rnd, type OpCase } from './webgpu-cases';
@@ -51,6 +51,22 @@ describe('webgpu: the U-Net\'s op families against the cpu backend', function ()
     const limit = gpu.started.device.limits.maxStorageBuffersPerShaderStage!;
     expect(limit).to.be.at.least(8);
     expect(addNInputsPerShader(gpu.started.backend)).to.equal(limit - 1);
+  });
+
+  it('the one registry swaps tfjs\' originals in and the course kernels back (course-only kernels are removed meanwhile)', () => {
+    const ours = new Map(webGpuCourseKernelNames().map((n) => [n, tf.getKernel(n, 'webgpu')?.kernelFunc]));
+    const restore = useTfjsWebGpuKernels(['AddN', 'Conv2DBackpropFilter', 'CourseAdamUpdate']);
+    try {
+      expect(tf.getKernel('AddN', 'webgpu')?.kernelFunc).to.equal(webgpuOriginals.get('AddN')?.kernelFunc).and.not.equal(ours.get('AddN'));
+      expect(tf.getKernel('Conv2DBackpropFilter', 'webgpu')?.kernelFunc).to.equal(webgpuOriginals.get('Conv2DBackpropFilter')?.kernelFunc)
+        .and.not.equal(ours.get('Conv2DBackpropFilter'));
+      expect(tf.getKernel('CourseAdamUpdate', 'webgpu'), 'tfjs has no fused Adam').to.equal(undefined);
+      expect(tf.getKernel('CourseGroupNorm', 'webgpu')?.kernelFunc, 'not named: untouched').to.equal(ours.get('CourseGroupNorm'));
+      expect(webGpuKernelsRegistered()).to.not.include.members(['AddN', 'Conv2DBackpropFilter', 'CourseAdamUpdate']);
+    } finally {
+      restore();
+    }
+    for (const [name, f] of ours) expect(tf.getKernel(name, 'webgpu')?.kernelFunc, name).to.equal(f);
   });
 
   // One test per op family; the cases (shapes, seeds, tolerances) are shared with scripts/gpu-check.ts.

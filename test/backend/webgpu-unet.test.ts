@@ -1,5 +1,5 @@
 /**
- * The course U-Net (configs/unet-cond-mnist.json: widths 16/32/64, attention at 7×7, 10 classes) on webgpu against
+ * The course U-Net (configs/unet-cond-mnist-small.json: widths 16/32/64, attention at 7×7, 10 classes) on webgpu against
  * the cpu backend, same weights and inputs: the forward pass and the gradient of an MSE loss w.r.t. every parameter,
  * each within a relative error of 1e-4 (max |Δ| / max |cpu| per tensor). Batch 2: llvmpipe is slow.
  * tfjs' defaults are kept here (small ops whose inputs are in JS memory run on the CPU), as in real use.
@@ -13,7 +13,7 @@ import { silenceCpuBanner } from '../../lib/backend/loaders';
 import { compareUNetRuns, unetForwardAndGrads } from './webgpu-cases';
 import { useWebGpu } from './webgpu-setup';
 
-const CONFIG = JSON.parse(fs.readFileSync(path.join(__dirname, '../../configs/unet-cond-mnist.json'), 'utf8')).model as UNetConfig;
+const CONFIG = JSON.parse(fs.readFileSync(path.join(__dirname, '../../configs/unet-cond-mnist-small.json'), 'utf8')).model as UNetConfig;
 const B = 2;
 
 describe('webgpu: the course U-Net against the cpu backend', function () {

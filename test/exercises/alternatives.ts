@@ -186,6 +186,46 @@ export const alternatives: Record<string, Record<string, Fn>> = {
         return tf.add(tf.mul(tf.sqrt(abPrev), x0), tf.mul(tf.sqrt(tf.sub(1, abPrev)), eps));
       }),
   },
+  '07-dpm-solver-step': {
+    // every coefficient in float32 tensor ops, from ᾱ as float32 scalars
+    float32Ops: (x: tf.Tensor, x0: tf.Tensor, x0b: tf.Tensor, abU: number, abS: number, abT: number) =>
+      tf.tidy(() => {
+        const lambda = (ab: number) => tf.log(tf.div(tf.sqrt(tf.scalar(ab)), tf.sqrt(tf.sub(1, tf.scalar(ab)))));
+        const h = tf.sub(lambda(abT), lambda(abS));
+        const r = tf.div(tf.sub(lambda(abS), lambda(abU)), h);
+        const k = tf.div(1, tf.mul(2, r));
+        const d = tf.sub(tf.mul(tf.add(1, k), x0), tf.mul(k, x0b));
+        const cx = tf.div(tf.sqrt(tf.sub(1, tf.scalar(abT))), tf.sqrt(tf.sub(1, tf.scalar(abS))));
+        const cd = tf.mul(tf.neg(tf.sqrt(tf.scalar(abT))), tf.sub(tf.exp(tf.neg(h)), 1));
+        return tf.add(tf.mul(cx, x), tf.mul(cd, d));
+      }),
+    // JS numbers, but e^{−h} − 1 without expm1 and λ as log α − log σ
+    jsScalars: (x: tf.Tensor, x0: tf.Tensor, x0b: tf.Tensor, abU: number, abS: number, abT: number) => {
+      const lambda = (ab: number) => Math.log(Math.sqrt(ab)) - Math.log(Math.sqrt(1 - ab));
+      const h = lambda(abT) - lambda(abS);
+      const r = (lambda(abS) - lambda(abU)) / h;
+      return tf.tidy(() => {
+        const d = x0.mul(1 + 1 / (2 * r)).sub(x0b.mul(1 / (2 * r)));
+        return x.mul(Math.sqrt(1 - abT) / Math.sqrt(1 - abS)).sub(d.mul(Math.sqrt(abT) * (Math.exp(-h) - 1)));
+      });
+    },
+    // σ/α form: e^{−h} = (σ_t·α_s)/(α_t·σ_s), coefficients read back asynchronously from float32 tensors
+    asyncRatios: async (x: tf.Tensor, x0: tf.Tensor, x0b: tf.Tensor, abU: number, abS: number, abT: number) => {
+      const coef = tf.tidy(() => {
+        const ab = tf.tensor1d([abU, abS, abT]);
+        const lambda = tf.mul(0.5, tf.log(tf.div(ab, tf.sub(1, ab))));
+        const [lU, lS, lT] = tf.unstack(lambda);
+        const h = tf.sub(lT, lS);
+        const r = tf.div(tf.sub(lS, lU), h);
+        const sigma = tf.sqrt(tf.sub(1, ab));
+        const [, sS, sT] = tf.unstack(sigma);
+        return tf.stack([tf.div(sT, sS), tf.div(1, tf.mul(2, r)), tf.mul(tf.sqrt(tf.scalar(abT)), tf.sub(1, tf.exp(tf.neg(h))))]);
+      });
+      const [cx, k, cd] = Array.from(await coef.data());
+      coef.dispose();
+      return tf.tidy(() => tf.add(tf.mul(x, cx), tf.mul(tf.sub(tf.mul(x0, 1 + k), tf.mul(x0b, k)), cd)));
+    },
+  },
   '08-class-embedding': {
     gather: (table: tf.Tensor2D, classes: tf.Tensor1D) => tf.gather(table, classes),
   },

@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import { loadMnist } from '../../lib/data/mnist';
 import { DigitClassifier, type ClassifierConfig } from '../../lib/eval/classifier';
 import { loadClassifier, saveClassifier } from '../../lib/eval/classifier-io';
-import { evaluateSamples, realReference, sampleForLabels } from '../../lib/eval/evaluate';
+import { evaluateSamples, realReference, sampleBatch, sampleForLabels } from '../../lib/eval/evaluate';
+import { validationSplit } from '../../lib/data/datasets';
 import { trainClassifier } from '../../lib/eval/train-classifier';
 import { diffusionLoss } from '../../lib/losses';
 import { UNet, type UNetConfig } from '../../lib/models';
@@ -19,6 +20,8 @@ import { allFinite, annealedLangevin, ddimSample, ddpmSample, disposeResult } fr
 import { NoiseSchedule } from '../../lib/schedule';
 import { DEFAULT_TRAIN, loadModel, resumeTrainer, saveTrainer, Trainer, type Batch } from '../../lib/train';
 import { histogram, imageGrid, scatter2d, trajectoryStrip, vectorField } from '../../lib/viz/index';
+import { runEvaluate } from '../../scripts/evaluate';
+import { runQualityTable } from '../../scripts/quality-vs-calls';
 import { runSample } from '../../scripts/sample';
 import { runTrain } from '../../scripts/train';
 import { baselineGenerator, diffusionGenerator } from '../../lib/compare/generators';
@@ -165,10 +168,15 @@ describe('lib reads tensors only asynchronously (dataSync / arraySync disabled)'
     const model = new UNet({ ...TINY, imageSize: 28, dropout: 0, attentionResolutions: [] });
     const loaded = { model, schedule: NoiseSchedule.linear(10), header: { model: model.config, schedule: NoiseSchedule.linear(10).toJSON(), step: 0 } };
     await withoutSyncReads(async () => {
-      await trainClassifier(classifier, loadMnist('train'), { epochs: 1, batchSize: 8, learningRate: 1e-3, seed: 0, maxShift: 1, maxStepsPerEpoch: 2 });
+      const { train, validation } = validationSplit(loadMnist('train'), { perClass: 5 });
+      await trainClassifier(classifier, train, { epochs: 2, batchSize: 8, learningRate: 1e-3, seed: 0, maxShift: 1, flip: true, maxStepsPerEpoch: 2, validation, patience: 1 });
       const ref = await realReference(classifier, test);
       const images = await sampleForLabels(loaded, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], { sampler: 'ddim', steps: 2, guidance: 2, seed: 0, batchSize: 5 });
       const report = await evaluateSamples(classifier, images, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], ref);
+      for (const sampler of ['dpm++2m', 'heun'] as const) {
+        const b = await sampleBatch(loaded, [1, 2], 0, { sampler, steps: 2, guidance: 1.5, seed: 0, batchSize: 2 });
+        b.images.dispose();
+      }
       expect(report.accuracy.total).to.equal(10);
       expect(await classifier.accuracy(images, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])).to.equal(report.accuracy.overall);
       images.dispose();
@@ -186,6 +194,9 @@ describe('lib reads tensors only asynchronously (dataSync / arraySync disabled)'
       await withoutSyncReads(async () => {
         await runTrain(['configs/tiny-test.json', '--steps', '2', '--out', out, '--quiet']);
         await runSample(['--checkpoint', out, '--class', '3', '--n', '2', '--steps', '2', '--out', path.join(dir, 'g.png'), '--raw', path.join(dir, 'r.bin'), '--quiet']);
+        await runSample(['--checkpoint', out, '--n', '2', '--sampler', 'heun', '--calls', '3', '--json', path.join(dir, 'h.json'), '--quiet']);
+        await runEvaluate(['--checkpoint', out, '--sampler', 'euler', '--steps', '2', '--n', '10', '--quiet'], () => undefined);
+        await runQualityTable(['--checkpoint', out, '--rows', 'dpm++2m:2', '--n', '10', '--out', path.join(dir, 'q')], () => undefined);
       });
     } finally {
       console.log = log;

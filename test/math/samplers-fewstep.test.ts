@@ -24,6 +24,7 @@ import {
   type SampleResult,
   type Scheduler,
 } from '../../lib/samplers';
+import { DEFAULT_SIGMA_MAX, scheduleSigmas } from '../../lib/samplers/karras';
 import { runSampler } from '../../lib/samplers/loop';
 import { NoiseSchedule } from '../../lib/schedule';
 import { expectClose, expectNoLeak, meanStd, values } from './helpers';
@@ -32,7 +33,13 @@ type Sampler = 'ddim' | 'dpm++2m' | 'euler' | 'heun';
 const SAMPLERS: Sampler[] = ['ddim', 'dpm++2m', 'euler', 'heun'];
 
 /** Runs one of the four samplers (the options go through unchanged); bad options reject. */
+/** The schedule's own largest level σ(T−1): the golden values and the flow tests below start there (not at the default). */
+function top(s: NoiseSchedule): { sigmaMax: number } {
+  return { sigmaMax: scheduleSigmas(s)[s.T - 1] };
+}
+
 async function sample(which: Sampler, model: Denoiser, shape: number[], s: NoiseSchedule, opts: KarrasSampleOptions): Promise<SampleResult> {
+  if (which === 'euler' || which === 'heun') opts = { ...top(s), ...opts };
   switch (which) {
     case 'ddim':
       return ddimSample(model, shape, s, opts as never); // sync today, async after the merge
@@ -133,7 +140,7 @@ describe('math/samplers-fewstep', () => {
     });
 
     it('on the linear schedule: σ from σ(0) to σ(T−1), model timesteps by log-σ interpolation (diffusers’ _sigma_to_t, fewstep.py)', () => {
-      const e = new EulerKarrasScheduler(lin).setTimesteps(10);
+      const e = new EulerKarrasScheduler(lin, top(lin)).setTimesteps(10);
       const sig = [
         157.40728081040749, 85.71052238784978, 44.04740487579081, 21.105410301025287, 9.274611951115675, 3.6525679190903184,
         1.2463257094660058, 0.34969256737211796, 0.07392619255462649, 0.010000500037502566, 0,
@@ -148,6 +155,18 @@ describe('math/samplers-fewstep', () => {
       expect([e.timesteps[0], e.timesteps[9]]).to.deep.equal([999, 0]);
       expect(e.sigmaMin).to.be.closeTo(0.010000500037502575, 1e-14); // √(1/ᾱ − 1) here, √((1−ᾱ)/ᾱ) there
       expect(e.sigmaMax).to.be.closeTo(157.40728081040757, 1e-11);
+    });
+
+    it('defaults σ_max to min(80, σ(T−1)) (EDM’s σ_max): 80 on the linear and cosine schedules, σ(T−1) where that is lower', () => {
+      expect(DEFAULT_SIGMA_MAX).to.equal(80);
+      expect(new EulerKarrasScheduler(lin).sigmaMax).to.equal(80);
+      const cos = NoiseSchedule.cosine(1000);
+      expect(scheduleSigmas(cos)[999]).to.be.greaterThan(1e4); // the clipped last β: why the schedule's own top is a poor start
+      expect(new HeunKarrasScheduler(cos).sigmaMax).to.equal(80);
+      const short = NoiseSchedule.linear(20);
+      const shortTop = scheduleSigmas(short)[19];
+      expect(shortTop).to.be.lessThan(80);
+      expect(new EulerKarrasScheduler(short).sigmaMax).to.equal(shortTop);
     });
 
     it('sigmaToTimestep and timestepToSigma invert each other, are exact at integers and reject levels off the table', () => {
@@ -182,7 +201,7 @@ describe('math/samplers-fewstep', () => {
       );
 
     it('Euler and Heun (Algorithm 1) on 5 Karras levels, step σ_1 → σ_2, x0-model: predictor, correction, no correction at the end', () => {
-      const h = new HeunKarrasScheduler(lin, { predictionType: 'x0' }).setTimesteps(5);
+      const h = new HeunKarrasScheduler(lin, { predictionType: 'x0', ...top(lin) }).setTimesteps(5);
       const [t1, t2] = [h.timesteps[1], h.timesteps[2]];
       expect(t1).to.be.closeTo(843.355429825579, 1e-9);
       expect(t2).to.be.closeTo(592.9947056124696, 1e-9);
@@ -199,7 +218,7 @@ describe('math/samplers-fewstep', () => {
     });
 
     it('Euler with an ε-model is DDIM at the Karras levels; its last step (σ(0) → 0) returns x̂0 (= golden.py’s DDIM last step)', () => {
-      const e = new EulerKarrasScheduler(lin, { predictionType: 'epsilon' }).setTimesteps(5);
+      const e = new EulerKarrasScheduler(lin, { predictionType: 'epsilon', ...top(lin) }).setTimesteps(5);
       const [prev, x0] = run(() => e.step(one(-0.7), e.timesteps[1], one(0.3)));
       expect(prev).to.be.closeTo(5.466904235394336, 5e-5); // x̂0 = 36.9: float32 keeps 7 digits
       expect(x0).to.be.closeTo(36.91301491483098, 5e-5);
@@ -380,7 +399,7 @@ describe('math/samplers-fewstep', () => {
       const seven = await dpmSolverSample(m, [32, 2], lin, { ...base, steps: 7 });
       expect(seven.timesteps).to.deep.equal(spacedTimesteps(1000, 7));
       disposeResult(seven);
-      const h7 = await heunKarrasSample(m, [32, 2], lin, { ...base, steps: 7 });
+      const h7 = await heunKarrasSample(m, [32, 2], lin, { ...base, steps: 7 , ...top(lin) });
       expect([h7.timesteps.length, h7.modelCalls]).to.deep.equal([7, 13]);
       disposeResult(h7);
       // all T steps: on the exact flow
@@ -462,7 +481,7 @@ describe('math/samplers-fewstep', () => {
         expect(take(await sample(which, smooth, [2, 3], lin, { predictionType: 'epsilon', steps: 5, seed: r.seed }))).to.deep.equal(take(r));
       }
       const start = tf.memory().numTensors;
-      const r = await heunKarrasSample(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 20, returnTrajectory: true });
+      const r = await heunKarrasSample(smooth, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 20, returnTrajectory: true , ...top(lin) });
       expect(r.trajectory.map((p) => p.step)).to.deep.equal([0, 2, 4, 7, 9, 11, 13, 16, 18, 20]);
       expect(r.trajectory[0].t).to.equal(999);
       expect(r.trajectory[9]).to.include({ t: -1, x: r.sample });
@@ -482,7 +501,7 @@ describe('math/samplers-fewstep', () => {
       disposeResult(r);
       expect(tf.memory().numTensors).to.equal(start);
       const hc: number[] = [];
-      const h = await heunKarrasSample(smooth, [2, 4, 4, 1], lin, { predictionType: 'epsilon', seed: 1, steps: 300, onStep: () => hc.push(tf.memory().numTensors) });
+      const h = await heunKarrasSample(smooth, [2, 4, 4, 1], lin, { predictionType: 'epsilon', seed: 1, steps: 300, onStep: () => hc.push(tf.memory().numTensors) , ...top(lin) });
       expect(h.modelCalls).to.equal(599);
       expect(new Set(hc).size, 'tensor count changed during sampling').to.equal(1);
       disposeResult(h);
@@ -494,7 +513,7 @@ describe('math/samplers-fewstep', () => {
       const bad: Denoiser = (x, t) => (t.dataSync()[0] < 600 ? tf.fill(x.shape, NaN) : tf.mul(x, 0.1));
       await rejects(dpmSolverSample(bad, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 10, returnTrajectory: 1 }), NonFiniteError, /model output at step 5 of 10 \(t = 599\)/);
       // Heun, 5 steps: levels 999, 843.4, 593.0 …: the step from 843.4 evaluates at 593.0 second → NaN in the correction
-      await rejects(heunKarrasSample(bad, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 5 }), NonFiniteError, /model output at step 2 of 5 \(t = 843\.3/);
+      await rejects(heunKarrasSample(bad, [2, 2], lin, { predictionType: 'epsilon', seed: 1, steps: 5 , ...top(lin) }), NonFiniteError, /model output at step 2 of 5 \(t = 843\.3/);
       expect(tf.memory().numTensors).to.equal(start);
     });
 

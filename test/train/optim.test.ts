@@ -65,23 +65,23 @@ describe('train: Adam, warm-up, clipping, EMA', () => {
     tf.dispose([a, b, inf, clipped.norm, loose.norm, kept.norm, none.norm, ...clipped.grads, ...loose.grads, ...kept.grads, ...none.grads]);
   });
 
-  it('a false mask leaves Adam\'s weights and moments and the EMA as they were (a NaN gradient included)', async () => {
+  it('a control tensor with ok = 0 leaves Adam\'s weights and moments and the EMA exactly as they were (a NaN gradient included)', async () => {
     const w = tf.variable(tf.tensor1d([1, -2]));
     const opt = new Adam([w]);
     const ema = new Ema([w], 0.9);
-    const yes = tf.tensor1d([true, true], 'bool');
-    const no = tf.tensor1d([false, false], 'bool');
+    const yes = tf.tensor1d([0.5, 1, 1]); // [norm, clip scale, ok]
+    const no = tf.tensor1d([NaN, 1, 0]);
     const g = tf.tensor1d([0.5, -1]);
-    opt.apply([g], 0.1, [yes]);
-    ema.update([yes]);
+    opt.apply([g], 0.1, yes);
+    ema.update(yes);
     const w1 = Array.from(w.dataSync());
     const s1 = await opt.getState();
     const e1 = (await ema.values())[0];
     expect(w1).to.not.deep.equal([1, -2]);
-    const bad = tf.tensor1d([NaN, 1]);
+    const bad = tf.tensor1d([NaN, Infinity]);
     const before = tf.memory().numTensors;
-    opt.apply([bad], 0.1, [no]);
-    ema.update([no]);
+    opt.apply([bad], 0.1, no);
+    ema.update(no);
     expect(tf.memory().numTensors).to.equal(before);
     expect(Array.from(w.dataSync())).to.deep.equal(w1);
     const s2 = await opt.getState();
@@ -93,6 +93,24 @@ describe('train: Adam, warm-up, clipping, EMA', () => {
     tf.dispose([yes, no, g, bad, w]);
     opt.dispose();
     ema.dispose();
+  });
+
+  it('with ok = 1 the control\'s clip scale multiplies the gradient, and the update is bit for bit Adam\'s on the scaled gradient', async () => {
+    const run = async (grad: number[], control?: number[]) => {
+      const w = tf.variable(tf.tensor2d([[0.3, -0.7], [1.5, 0.01]]));
+      const opt = new Adam([w]);
+      const ema = new Ema([w], 0.9);
+      const g = tf.tensor2d(grad, [2, 2]);
+      const c = control ? tf.tensor1d(control) : undefined;
+      for (let i = 0; i < 3; i++) { opt.apply([g], 0.05, c); ema.update(c); }
+      const out = [Array.from(await w.data()), Array.from((await opt.getState()).v[0]), Array.from((await ema.values())[0])];
+      tf.dispose([w, g, ...(c ? [c] : [])]);
+      opt.dispose();
+      ema.dispose();
+      return out;
+    };
+    const scaled = await run([0.25 * 0.4, 0.25 * -2, 0.25 * 3, 0.25 * 0.5]);
+    expect(await run([0.4, -2, 3, 0.5], [7, 0.25, 1])).to.deep.equal(scaled);
   });
 
   it('EMA: decay warm-up min(d, (1+n)/(10+n)) and shadow = d·shadow + (1−d)·θ', () => {

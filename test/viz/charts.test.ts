@@ -98,6 +98,22 @@ describe('viz/charts', function () {
     expect(() => lineChartSpec({ y: [1] }, { smooth: 1 })).to.throw(InvalidArgumentError, /smooth/);
   });
 
+  it('lineChart: log x axis, markers and labelled vertical reference lines', async () => {
+    const series = [{ name: 'a', x: [10, 25, 50], y: [90, 92, 91] }, { name: 'one point', x: [9], y: [93] }];
+    const spec = lineChartSpec(series, { logX: true, points: true, xRules: [{ x: 1000, label: 'DDPM: 1000 calls' }] });
+    const marks = markTypes(compileVegaLite(spec));
+    expect(marks).to.include.members(['line', 'symbol', 'rule', 'text']);
+    const layers = (spec as unknown as { layer: { encoding: { x: { scale: { type?: string } } } }[] }).layer;
+    expect(layers.map((l) => l.encoding.x.scale.type)).to.deep.equal(['log', 'log', 'log']);
+    expect(markTypes(compileVegaLite(lineChartSpec(series, { logX: true })))).not.to.include('rule');
+    const d = await decodePng(await lineChart(series, { logX: true, points: true, xRules: [{ x: 1000, label: 'DDPM' }] }));
+    expect(nonWhite(d)).to.be.greaterThan(200);
+    expect(() => lineChartSpec({ y: [1, 2] }, { logX: true })).to.throw(InvalidArgumentError, /x values > 0.*default x starts at 0/);
+    expect(() => lineChartSpec({ x: [0, 1], y: [1, 2] }, { logX: true })).to.throw(InvalidArgumentError, /x values > 0/);
+    expect(() => lineChartSpec({ x: [1, 2], y: [1, 2] }, { logX: true, xRules: [{ x: 0, label: 'zero' }] })).to.throw(InvalidArgumentError, /xRules\[0\]/);
+    expect(() => lineChartSpec({ y: [1, 2] }, { xRules: [{ x: NaN, label: 'nan' }] })).to.throw(InvalidArgumentError, /finite/);
+  });
+
   it('gridPoints covers the square row by row', () => {
     const g = gridPoints(-2, 2, 3);
     expect(g.arraySync()).to.deep.equal([[-2, -2], [0, -2], [2, -2], [-2, 0], [0, 0], [2, 0], [-2, 2], [0, 2], [2, 2]]);

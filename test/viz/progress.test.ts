@@ -25,6 +25,17 @@ describe('viz/progress', () => {
     expect([formatDuration(59.6), formatDuration(61), formatDuration(Infinity)]).to.deep.equal(['1:00', '1:01', '?']);
   });
 
+  it('a resumed run (initial = steps already done): rate and ETA count only the steps made since the bar started', () => {
+    const s = fakeStream(false);
+    const c = fakeClock();
+    const bar = progressBar({ total: 10000, initial: 2500, label: 'x', stream: s, now: c.now, mode: 'lines' });
+    c.advance(200000);
+    bar.update(2600); // 100 steps in 200 s = 0.5 it/s → 2.0 s/it; 7,400 left → 4:06:40
+    expect(bar.text).to.include('2600/10000').and.include('2.0 s/it').and.include('ETA 4:06:40');
+    expect(() => progressBar({ total: 10, initial: 11, stream: s })).to.throw(InvalidArgumentError, /initial must be an integer from 0 to total/);
+    expect(() => progressBar({ total: 10, initial: -1, stream: s })).to.throw(InvalidArgumentError, /initial/);
+  });
+
   it('terminal: redraws in place with \\r, throttled, and ends the line on done()', () => {
     const s = fakeStream(true);
     const c = fakeClock();

@@ -1,47 +1,23 @@
 /**
  * The course's kernels for tfjs' webgpu backend (@tensorflow/tfjs-backend-webgpu 4.22): fewer dispatches and less GPU
- * time for a training step. Registering them is lib/backend's job (webgpuKernelConfigs); registerWebGPUKernels is the
- * same for scripts and tests, and keeps tfjs' originals reachable for comparisons.
+ * time for a training step. This module lists their KernelConfigs (webgpuKernelConfigs) and exports the ops that use
+ * them; registering them is lib/backend/webgpu-kernels.ts's job (registerWebGpuKernels, the one registry, which also
+ * keeps tfjs' originals for comparisons: withTfjsWebGpuKernels).
  */
 import * as tf from '@tensorflow/tfjs';
 import { adamUpdateConfig, gradControlConfig } from './adam';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
+import { emaUpdateConfig } from './ema';
 import { groupNormConfig, groupNormGradConfig } from './group-norm';
 
 export {
-  ADAM_UPDATE_KERNEL, GRAD_CONTROL_KERNEL, adamApply, adamAttrs, adamUpdate, adamUpdateComposite, fusedAdamAvailable,
-  gradientControl, gradientControlComposite, readControl, type AdamHyper, type AdamUpdateResult,
+  ADAM_UPDATE_KERNEL, ControlMasks, GRAD_CONTROL_KERNEL, adamApply, adamAttrs, adamUpdate, adamUpdateComposite, fusedAdamAvailable,
+  globalNorm, gradientControl, gradientControlComposite, readControl, type AdamHyper, type AdamUpdateResult, type Control, type ControlInputs,
 } from './adam';
+export { EMA_UPDATE_KERNEL, emaApply, emaUpdate, emaUpdateComposite, fusedEmaAvailable } from './ema';
 export { chooseSplitK, MIN_STEPS_PER_SLICE, setSplitK, TARGET_WORKGROUPS, type SplitK } from './conv2d-backprop-filter';
 
 /** Every course kernel for 'webgpu'. Registering one replaces tfjs' own kernel of that name (if any). */
 export const webgpuKernelConfigs: tf.KernelConfig[] = [
-  adamUpdateConfig, gradControlConfig, conv2dBackpropFilterConfig, groupNormConfig, groupNormGradConfig,
+  adamUpdateConfig, gradControlConfig, emaUpdateConfig, conv2dBackpropFilterConfig, groupNormConfig, groupNormGradConfig,
 ];
-
-const originals = new Map<string, tf.KernelConfig | undefined>();
-
-/**
- * Register webgpuKernelConfigs (idempotent), replacing tfjs' kernels of the same names without its "already registered"
- * warning. Returns the names registered.
- */
-export function registerWebGPUKernels(): string[] {
-  for (const config of webgpuKernelConfigs) {
-    const current = tf.getKernel(config.kernelName, 'webgpu');
-    if (current?.kernelFunc === config.kernelFunc) continue;
-    if (!originals.has(config.kernelName)) originals.set(config.kernelName, current);
-    if (current) tf.unregisterKernel(config.kernelName, 'webgpu');
-    tf.registerKernel(config);
-  }
-  return webgpuKernelConfigs.map((c) => c.kernelName);
-}
-
-/** Put tfjs' own kernels back (for a comparison in the same process); the course's are registered again later. */
-export function unregisterWebGPUKernels(): void {
-  for (const config of webgpuKernelConfigs) {
-    if (tf.getKernel(config.kernelName, 'webgpu')?.kernelFunc !== config.kernelFunc) continue;
-    tf.unregisterKernel(config.kernelName, 'webgpu');
-    const original = originals.get(config.kernelName);
-    if (original) tf.registerKernel(original);
-  }
-}
