@@ -7,14 +7,14 @@
  * Train options the kind does not have (lrD for a VAE, beta for a GAN) are errors; missing ones take the kind's defaults
  * (DEFAULT_VAE_TRAIN, DEFAULT_GAN_TRAIN).
  */
-import * as fs from 'node:fs';
-import { CorruptFileError, InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../errors';
 import { DATASET_NAMES, type DatasetName } from '../data/sources';
 import { type GanConfig, validateGanConfig } from '../models/gan';
 import { validateVaeConfig, type VaeConfig } from '../models/vae';
 import {
   DEFAULT_GAN_TRAIN, DEFAULT_VAE_TRAIN, type GanTrainConfig, validateGanTrainConfig, validateVaeTrainConfig, type VaeTrainConfig,
 } from './baseline-trainer';
+import { readConfigJson } from './run-config';
 
 export type BaselineRunConfig =
   | { name: string; model: VaeConfig; train: VaeTrainConfig; data: { dataset: DatasetName }; fast?: Partial<VaeTrainConfig> }
@@ -58,11 +58,5 @@ export function parseBaselineConfig(json: unknown, source: string, fast = false)
 }
 
 export function readBaselineConfig(file: string, fast = false): BaselineRunConfig {
-  let json: unknown;
-  try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new CorruptFileError(`cannot read run config '${file}': ${(e as Error).message}`);
-  }
-  return parseBaselineConfig(json, `run config '${file}'`, fast);
+  return parseBaselineConfig(readConfigJson(file), `run config '${file}'`, fast);
 }

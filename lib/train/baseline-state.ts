@@ -12,8 +12,6 @@
  * uninterrupted one would, bit for bit); loadBaseline builds the model for sampling (EMA weights by default). A weights-only
  * GAN file holds the generator only. Diffusion checkpoints are refused here, and baseline ones by loadModel (no schedule).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { CorruptFileError, InvalidArgumentError } from '../errors';
 import { checkDatasetName, type DatasetName } from '../data/sources';
@@ -23,7 +21,7 @@ import {
   type BaselineTrainer, DEFAULT_GAN_TRAIN, DEFAULT_VAE_TRAIN, GanTrainer, type GanTrainConfig, VaeTrainer, type VaeTrainConfig,
 } from './baseline-trainer';
 import { readCheckpointFile, type TensorGroup, writeCheckpointFile } from './checkpoint';
-import { CHECKPOINT_FILE } from './state';
+import { checkpointDataset, checkpointPath, sameJson } from './state';
 
 export const BASELINE_KIND = 'baseline';
 
@@ -106,11 +104,6 @@ export async function saveBaselineTrainer(file: string, trainer: BaselineTrainer
   writeCheckpointFile(file, { header: header as unknown as Record<string, unknown>, groups });
 }
 
-/** Accept a folder (→ folder/checkpoint.bin) or a file path. */
-function fileOf(p: string): string {
-  return fs.existsSync(p) && fs.statSync(p).isDirectory() ? path.join(p, CHECKPOINT_FILE) : p;
-}
-
 function checkHeader(h: Record<string, unknown>, source: string): BaselineHeader {
   const fail = (msg: string): never => { throw new CorruptFileError(`${source}: ${msg}`); };
   if (h.kind !== BASELINE_KIND) {
@@ -146,14 +139,6 @@ function assign(model: BaselineModel, names: string[], values: Float32Array[]): 
   });
 }
 
-function sameJson(a: unknown, b: unknown): boolean {
-  const norm = (v: unknown): unknown =>
-    Array.isArray(v) ? v.map(norm) : v && typeof v === 'object'
-      ? Object.fromEntries(Object.entries(v as object).filter(([, x]) => x !== undefined).sort(([x], [y]) => x.localeCompare(y)).map(([k, x]) => [k, norm(x)]))
-      : v;
-  return JSON.stringify(norm(a)) === JSON.stringify(norm(b));
-}
-
 export interface ResumeBaselineOptions {
   /** The checkpoint's model config must equal it. */
   expectModel?: BaselineConfig;
@@ -165,15 +150,15 @@ export interface ResumeBaselineOptions {
 
 /** Rebuild a trainer exactly as it was saved: weights, EMA, both players' Adam moments, step, loss history. */
 export function resumeBaselineTrainer(fileOrDir: string, opts: ResumeBaselineOptions = {}): BaselineTrainer {
-  const file = fileOf(fileOrDir);
+  const file = checkpointPath(fileOrDir);
   const source = `checkpoint '${file}'`;
   const c = readCheckpointFile(file);
   const h = checkHeader(c.header, source);
   if (opts.expectModel && !sameJson(opts.expectModel, h.model)) {
     throw new CorruptFileError(`${source}: was trained with model config ${JSON.stringify(h.model)}, but ${JSON.stringify(opts.expectModel)} was asked for`);
   }
-  if (opts.expectDataset !== undefined && (h.dataset ?? 'mnist') !== opts.expectDataset) {
-    throw new InvalidArgumentError(`${source}: was trained on ${h.dataset ?? 'mnist'}, but ${opts.expectDataset} was asked for`);
+  if (opts.expectDataset !== undefined && checkpointDataset(h) !== opts.expectDataset) {
+    throw new InvalidArgumentError(`${source}: was trained on ${checkpointDataset(h)}, but ${opts.expectDataset} was asked for`);
   }
   const train = opts.train ?? h.train;
   if (!train) throw new CorruptFileError(`${source}: has no train config (weights-only checkpoints cannot resume)`);
@@ -217,7 +202,7 @@ export interface LoadedBaseline {
  * its discriminator gets the file's raw weights when there are any (a weights-only file: the initial ones).
  */
 export function loadBaseline(fileOrDir: string, weights: 'ema' | 'params' = 'ema'): LoadedBaseline {
-  const file = fileOf(fileOrDir);
+  const file = checkpointPath(fileOrDir);
   const source = `checkpoint '${file}'`;
   const c = readCheckpointFile(file);
   const header = checkHeader(c.header, source);
