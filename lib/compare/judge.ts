@@ -14,38 +14,30 @@ import * as tf from '@tensorflow/tfjs';
 import { CorruptFileError, InvalidArgumentError } from '../errors';
 import type { DatasetName, ImageSplit } from '../data/datasets';
 import type { DigitClassifier } from '../eval/classifier';
-import { loadClassifier } from '../eval/classifier-io';
+import { CLASSIFIER_FILE, classifierDir, loadClassifier } from '../eval/classifier-io';
 import { modeCoverage, type ModeCoverage } from '../eval/coverage';
 import { evaluateSamples, type EvaluationReport, type RealReference } from '../eval/evaluate';
 import { fidWithFloor, type FidReport, withinClassSpread } from '../eval/metrics';
 import { makeRng, shuffle } from '../random';
-import { readCheckpointFile } from '../train/checkpoint';
 import { classLabels, type Generator, type SampleOptions } from './generators';
 
-// realpath: in notebooks lib is reached through the notebooks/lib link; checkpoints/ sits beside the real lib/
-const CHECKPOINTS = path.join(fs.realpathSync(__dirname), '..', '..', 'checkpoints');
-
 /**
- * The folder of the shipped classifier of `dataset`: checkpoints/classifier-<dataset>, or for MNIST the older
- * checkpoints/classifier. A CorruptFileError when there is none (a digit classifier cannot judge shoes).
+ * The folder of the shipped classifier of `dataset`: lib/eval's classifierDir (checkpoints/classifier-<dataset>), or
+ * <root>/classifier-<dataset>. A CorruptFileError saying how to make one when there is none (a digit classifier cannot
+ * judge shoes).
  */
-export function classifierDirFor(dataset: DatasetName, root = CHECKPOINTS): string {
-  const candidates = [path.join(root, `classifier-${dataset}`), ...(dataset === 'mnist' ? [path.join(root, 'classifier')] : [])];
-  const found = candidates.find((d) => fs.existsSync(path.join(d, 'classifier.ckpt')));
-  if (!found) {
-    throw new CorruptFileError(`no classifier of ${dataset}: looked for ${candidates.map((d) => path.relative(path.dirname(root), d) + '/classifier.ckpt').join(' and ')}` +
+export function classifierDirFor(dataset: DatasetName, root?: string): string {
+  const dir = root === undefined ? classifierDir(dataset) : path.join(root, `classifier-${dataset}`);
+  if (!fs.existsSync(path.join(dir, CLASSIFIER_FILE))) {
+    throw new CorruptFileError(`no classifier of ${dataset}: looked for ${path.relative(path.dirname(path.dirname(dir)), dir)}/${CLASSIFIER_FILE}` +
       ` (train one with 'npm run train-classifier -- --dataset ${dataset}')`);
   }
-  return found;
+  return dir;
 }
 
-/** The shipped classifier of `dataset` (classifierDirFor), checked to be one of that data set where its file says. */
-export function classifierFor(dataset: DatasetName, root = CHECKPOINTS): DigitClassifier {
-  const dir = classifierDirFor(dataset, root);
-  // files written before classifiers named their data set hold MNIST's
-  const header = (readCheckpointFile(path.join(dir, 'classifier.ckpt')).header as { dataset?: string }).dataset;
-  if (header !== undefined && header !== dataset) throw new CorruptFileError(`${dir} holds a classifier of ${header}, not of ${dataset}`);
-  return loadClassifier(dir);
+/** The shipped classifier of `dataset` (classifierDirFor), checked to be one of that data set (lib/eval's loadClassifier). */
+export function classifierFor(dataset: DatasetName, root?: string): DigitClassifier {
+  return loadClassifier(classifierDirFor(dataset, root), { dataset });
 }
 
 /** Mean of tr Σ_c over the classes that have ≥ 2 rows (withinClassSpread needs 2 per class); NaN when none has. */

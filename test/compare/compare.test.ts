@@ -12,7 +12,7 @@ import { readStudyConfig, runStudy } from '../../lib/compare/study';
 import { loadDataset } from '../../lib/data/datasets';
 import { CorruptFileError, InvalidArgumentError } from '../../lib/errors';
 import { DigitClassifier } from '../../lib/eval/classifier';
-import { saveClassifier } from '../../lib/eval/classifier-io';
+import { classifierDir, saveClassifier } from '../../lib/eval/classifier-io';
 import { realReference } from '../../lib/eval/evaluate';
 import { withinClassSpread } from '../../lib/eval/metrics';
 import { Gan, type GanConfig, UNet, type UNetConfig, Vae, type VaeConfig } from '../../lib/models';
@@ -116,16 +116,17 @@ describe('compare: generators, judge, budget training and the study (notebook 10
     expect(spreadOf(f, 2, [0, 1, 2, 3])).to.be.NaN;
   });
 
-  it('classifierFor: by data set, the old MNIST folder as fallback, a named error for a missing or mismatched one', async () => {
+  it('classifierFor: by data set (lib/eval\'s classifierDir by default), a named error for a missing or mismatched one', async () => {
+    expect(classifierDirFor('mnist')).to.equal(classifierDir('mnist'));
     const root = path.join(dir, 'ck');
     fs.mkdirSync(root);
-    expect(() => classifierDirFor('fashion-mnist', root)).to.throw(CorruptFileError, /no classifier of fashion-mnist: looked for .*classifier-fashion-mnist\/classifier\.ckpt.*npm run train-classifier -- --dataset fashion-mnist/);
+    expect(() => classifierDirFor('fashion-mnist', root)).to.throw(CorruptFileError, /no classifier of fashion-mnist: looked for ck\/classifier-fashion-mnist\/classifier\.ckpt.*npm run train-classifier -- --dataset fashion-mnist/);
     const c = DigitClassifier.create({ channels: [2, 2, 2], hidden: 4, numClasses: 10, dropout: 0 });
-    await saveClassifier(c, path.join(root, 'classifier'));
-    expect(classifierDirFor('mnist', root)).to.equal(path.join(root, 'classifier'));
-    await saveClassifier(c, path.join(root, 'classifier-mnist'), { dataset: 'fashion-mnist' });
+    await saveClassifier(c, path.join(root, 'classifier-mnist'), { dataset: 'mnist' });
     expect(classifierDirFor('mnist', root)).to.equal(path.join(root, 'classifier-mnist'));
-    expect(() => classifierFor('mnist', root)).to.throw(CorruptFileError, /holds a classifier of fashion-mnist, not of mnist/);
+    classifierFor('mnist', root).dispose();
+    await saveClassifier(c, path.join(root, 'classifier-mnist'), { dataset: 'fashion-mnist' });
+    expect(() => classifierFor('mnist', root)).to.throw(InvalidArgumentError, /classifier of fashion-mnist, but one of mnist/);
     c.dispose();
   });
 
