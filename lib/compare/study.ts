@@ -10,7 +10,9 @@
  *   then time sampling (ms per image at the cost batch and at batch 1) for each kind.
  *
  * The results file is rewritten after every run, and a run already in it (same config) is not repeated: an interrupted
- * study resumes. Thresholds are part of the config, fixed before the results are seen.
+ * study resumes. Thresholds are part of the config, fixed before the results are seen. Each run records which
+ * classifier judged it (a fingerprint of the file): when the data set's classifier has changed since, a resume judges
+ * the recorded runs again from their saved checkpoints first, so that every run of a study has the same judge.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -30,6 +32,7 @@ import { DEFAULT_TRAIN, type TrainConfig, Trainer } from '../train/trainer';
 import type { UNetConfig } from '../models/unet';
 import { type AnyTrainer, type BudgetRun, type ComparisonSpec, disposeTrainer, downsample, makeTrainer, trainForBudget } from './budget';
 import { baselineGenerator, diffusionGenerator, type Generator, MODEL_KINDS, type ModelKind } from './generators';
+import { CLASSIFIER_FILE } from '../eval/classifier-io';
 import {
   classifierDirFor, classifierFor, judgeConditional, judgeUnconditional, realYardstick, type RealYardstick, type SamplingCost,
   timeSampling,
@@ -133,6 +136,8 @@ export interface RunRecord {
   eval?: RunEvaluation;
   collapsed?: boolean;
   poor?: boolean;
+  /** Fingerprint of the classifier file that judged `eval` (classifierFingerprint); absent in results written before it existed. */
+  judge?: string;
 }
 
 export interface StudyResults {
@@ -148,6 +153,8 @@ export interface StudyResults {
   backend: string;
   cores: number;
   classifier: string;
+  /** classifierFingerprint of that classifier: every judged run carries the same one. */
+  classifierHash: string;
   thresholds: StudyConfig['thresholds'];
   eval: StudyEval;
   spec: ComparisonSpec;
@@ -179,6 +186,11 @@ const summary = (c: ModeCoverage) => ({
   counts: c.counts, entropyRatio: c.entropyRatio, effectiveClasses: c.effectiveClasses, klFromUniform: c.klFromUniform,
   tvFromUniform: c.tvFromUniform, rareClasses: c.rareClasses,
 });
+
+/** SHA-256 (first 16 hex digits) of a classifier's checkpoint file: which judge scored a run. */
+export function classifierFingerprint(dir: string): string {
+  return createHash('sha256').update(fs.readFileSync(path.join(dir, CLASSIFIER_FILE))).digest('hex').slice(0, 16);
+}
 
 /** The generator of a saved run (diffusion: DDIM with the study's steps). */
 function generatorOf(kind: ModelKind, file: string, ddimSteps: number): { gen: Generator; dispose: () => void } {
@@ -262,6 +274,7 @@ export async function runStudy(configFile: string, opts: StudyOptions): Promise<
 
   const classifierDir = classifierDirFor(config.dataset, opts.checkpointsRoot);
   const classifier = classifierFor(config.dataset, opts.checkpointsRoot);
+  const judgeId = classifierFingerprint(classifierDir);
   try {
     const train = loadDataset(config.dataset, 'train');
     const test = loadDataset(config.dataset, 'test');
@@ -270,7 +283,7 @@ export async function runStudy(configFile: string, opts: StudyOptions): Promise<
     const results: StudyResults = {
       name: config.name, configHash: hash, dataset: config.dataset, budgetMinutes: config.budgetMinutes, seeds: config.seeds, fast: opts.fast,
       command: opts.command, gitCommit: opts.git.commit, gitDirty: opts.git.dirty, backend: opts.backend, cores: os.cpus().length,
-      classifier: path.relative(path.join(path.dirname(classifierDir), '..'), classifierDir), thresholds: config.thresholds, eval: config.eval, spec,
+      classifier: path.relative(path.join(path.dirname(classifierDir), '..'), classifierDir), classifierHash: judgeId, thresholds: config.thresholds, eval: config.eval, spec,
       real: { count: yard.count, ...summary(yard.coverage), realAccuracy: real.accuracy },
       runs: keep.slice(), cost: previous?.configHash === hash && previous.fast === opts.fast ? previous.cost : undefined,
       started: keep.length > 0 ? previous!.started : new Date().toISOString(), updated: new Date().toISOString(),
@@ -283,6 +296,31 @@ export async function runStudy(configFile: string, opts: StudyOptions): Promise<
     };
     save();
     const runFile = (kind: ModelKind, seed: number) => path.join(opts.runDir, `${kind}-s${seed}`, 'checkpoint.bin');
+    const judge = async (record: RunRecord) => {
+      record.eval = await evaluateRun(record.kind, runFile(record.kind, record.seed), record.seed, config.eval, classifier, real, yard);
+      record.judge = judgeId;
+      record.collapsed = record.eval.unconditional.entropyRatio < config.thresholds.entropyRatioBelow;
+      record.poor = record.eval.unconditional.fidRatio > config.thresholds.fidRatioAbove;
+      const e = record.eval;
+      log(`${record.kind} seed ${record.seed}: FID ${e.unconditional.fid.toFixed(1)} (floor ${e.unconditional.floor.toFixed(1)}), entropy ratio ${e.unconditional.entropyRatio.toFixed(3)}, ` +
+        `conditional accuracy ${(100 * e.conditional.accuracy).toFixed(1)} %${e.guided ? `, guided ${(100 * e.guided.accuracy).toFixed(1)} %` : ''} (${e.evalSec.toFixed(0)} s)`);
+    };
+    // runs judged by another classifier (or before runs recorded theirs): judged again, from their checkpoints
+    const stale = results.runs.filter((r) => !r.failed && r.judge !== judgeId);
+    if (stale.length > 0) {
+      const missing = stale.filter((r) => !fs.existsSync(runFile(r.kind, r.seed)));
+      if (missing.length > 0) {
+        throw new InvalidArgumentError(`${resultsFile}: ${stale.length} runs were judged by another classifier than ${results.classifier} (${judgeId}), ` +
+          `and the checkpoints of ${missing.map((r) => `${r.kind} seed ${r.seed}`).join(', ')} are not in ${opts.runDir} to judge them again; ` +
+          'restore them (or the classifier they were judged by), or move the results file away to start the study afresh');
+      }
+      log(`${stale.length} runs were judged by another classifier (${stale[0].judge ?? previous?.classifier ?? 'unrecorded'}): judging them again with ${results.classifier} (${judgeId})`);
+      for (const record of stale) {
+        await judge(record);
+        if (record.seed === config.seeds[0]) rejudgeExport(path.join(opts.outDir, record.kind), record);
+        save();
+      }
+    }
     for (const seed of config.seeds) {
       for (const kind of MODEL_KINDS) {
         if (results.runs.some((r) => r.kind === kind && r.seed === seed)) continue;
@@ -301,14 +339,7 @@ export async function runStudy(configFile: string, opts: StudyOptions): Promise<
           losses: Object.fromEntries(Object.entries(run.losses).map(([k, v]) => [k, downsample(v)])),
         };
         log(`${kind} seed ${seed}: ${run.steps} steps in ${run.wallSec.toFixed(0)} s (CPU ${run.cpuSec.toFixed(0)} s)${run.failed ? `, FAILED: ${run.failed}` : ''}; judging`);
-        if (!run.failed) {
-          record.eval = await evaluateRun(kind, runFile(kind, seed), seed, config.eval, classifier, real, yard);
-          record.collapsed = record.eval.unconditional.entropyRatio < config.thresholds.entropyRatioBelow;
-          record.poor = record.eval.unconditional.fidRatio > config.thresholds.fidRatioAbove;
-          const e = record.eval;
-          log(`${kind} seed ${seed}: FID ${e.unconditional.fid.toFixed(1)} (floor ${e.unconditional.floor.toFixed(1)}), entropy ratio ${e.unconditional.entropyRatio.toFixed(3)}, ` +
-            `conditional accuracy ${(100 * e.conditional.accuracy).toFixed(1)} %${e.guided ? `, guided ${(100 * e.guided.accuracy).toFixed(1)} %` : ''} (${e.evalSec.toFixed(0)} s)`);
-        }
+        if (!run.failed) await judge(record);
         results.runs.push(record);
         if (seed === config.seeds[0] && !run.failed) exportRun(configFile, kind, seed, runFile(kind, seed), opts.outDir, record, results, spec);
         save();
@@ -353,6 +384,14 @@ function exportRun(
     ...(kind === 'unet' ? { schedule: spec.unet.schedule } : {}),
     metrics: run.eval, date: new Date().toISOString(),
   });
+}
+
+/** A re-judged first-seed export keeps its provenance (how it was trained) and gets the new scores and judge. */
+function rejudgeExport(dir: string, run: RunRecord): void {
+  const file = path.join(dir, 'provenance.json');
+  if (!fs.existsSync(file)) return;
+  const prov = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  writeJson(file, { ...prov, metrics: run.eval, judge: run.judge, judgedAgain: new Date().toISOString() });
 }
 
 /** Re-train one run for exactly the steps the results recorded and compare its EMA weights with the saved ones. */

@@ -210,6 +210,31 @@ describe('compare: generators, judge, budget training and the study (notebook 10
     const again = await runStudy(file, opts);
     expect(again.runs).to.deep.equal(JSON.parse(JSON.stringify(r.runs)));
     expect(fs.statSync(path.join(opts.runDir, 'unet-s3', 'checkpoint.bin')).mtimeMs).to.equal(stamp);
+    // every run carries its judge; runs judged by another classifier are judged again from their checkpoints, not re-trained
+    expect(r.classifierHash).to.match(/^[0-9a-f]{16}$/);
+    expect(r.runs.every((x) => x.judge === r.classifierHash)).to.equal(true);
+    const resultsFile = path.join(opts.outDir, 'results.json');
+    const tamper = (kinds: string[]) => {
+      const saved = JSON.parse(fs.readFileSync(resultsFile, 'utf8'));
+      for (const run of saved.runs) {
+        if (kinds.includes(`${run.kind}${run.seed}`)) { run.judge = 'another-judge'; run.eval.unconditional.fid = -1; }
+      }
+      fs.writeFileSync(resultsFile, JSON.stringify(saved));
+    };
+    tamper(['unet3', 'vae4']);
+    const lines: string[] = [];
+    const rejudged = await runStudy(file, { ...opts, log: (l: string) => void lines.push(l) });
+    expect(lines.join('\n')).to.match(/2 runs were judged by another classifier \(another-judge\): judging them again/);
+    for (const [i, run] of rejudged.runs.entries()) {
+      expect(run.judge).to.equal(r.classifierHash);
+      expect(run.eval!.unconditional.fid).to.be.closeTo(r.runs[i].eval!.unconditional.fid, 1e-6 * r.runs[i].eval!.unconditional.fid); // same samples, same judge
+    }
+    expect(fs.statSync(path.join(opts.runDir, 'unet-s3', 'checkpoint.bin')).mtimeMs).to.equal(stamp);
+    const unetProv = JSON.parse(fs.readFileSync(path.join(opts.outDir, 'unet', 'provenance.json'), 'utf8'));
+    expect(unetProv).to.include({ judge: r.classifierHash, gitCommit: 'c' });
+    tamper(['vae4']);
+    fs.rmSync(path.join(opts.runDir, 'vae-s4'), { recursive: true });
+    await expectRejects(() => runStudy(file, opts), /judged by another classifier .* checkpoints of vae seed 4 are not in/);
     // a changed config starts afresh; bad configs are named
     expect(readStudyConfig(file).hash).to.not.equal(readStudyConfig((w('study2.json', { ...study, budgetMinutes: 1 }), path.join(root, 'configs', 'study2.json'))).hash);
     w('bad.json', { ...study, thresholds: { entropyRatioBelow: 0.9, fidRatioAbove: 0.5 } });
