@@ -215,6 +215,60 @@ export interface GanStepOptions {
  */
 export interface GanStepResult { dLoss: tf.Scalar; gLoss: tf.Scalar; dReal: tf.Scalar; dFake: tf.Scalar }
 
+/** D's half of a step: its loss, gradients (in gan.discriminatorVariables() order) and mean probabilities "real". */
+export interface DiscriminatorGrads { value: tf.Scalar; grads: tf.Tensor[]; dReal: tf.Scalar; dFake: tf.Scalar }
+
+/**
+ * discriminatorLoss(D(x), D(G(z))) and its gradients for D's variables, G fixed (the fakes are made outside the tape:
+ * D's gradients need none of G's activations). Real and fake go through D as ONE batch (D has no normalisation, so each
+ * image's logit is independent of the others). Builds tensors only; z and the inputs stay the caller's.
+ */
+export function discriminatorGrads(gan: Gan, x: tf.Tensor, classes: tf.Tensor1D | undefined, z: tf.Tensor2D): DiscriminatorGrads {
+  const b = x.shape[0];
+  const held: tf.Tensor[] = [];
+  let probs: tf.Scalar[] = [];
+  try {
+    const fake = gan.generate(z, classes);
+    held.push(fake);
+    const both = tf.concat([x, fake], 0);
+    held.push(both);
+    const bothClasses = classes ? tf.concat([classes, classes], 0) : undefined;
+    if (bothClasses) held.push(bothClasses);
+    const d = orderedGrads(() => {
+      const [real, fakeL] = tf.split(gan.discriminate(both, bothClasses), [b, b]) as tf.Tensor1D[];
+      probs = [tf.keep(tf.mean(tf.sigmoid(real)) as tf.Scalar), tf.keep(tf.mean(tf.sigmoid(fakeL)) as tf.Scalar)];
+      return discriminatorLoss(real, fakeL);
+    }, gan.discriminatorVariables(), gan.partNames('discriminator'));
+    return { value: d.value, grads: d.grads, dReal: probs[0], dFake: probs[1] };
+  } catch (e) {
+    tf.dispose(probs);
+    throw e;
+  } finally {
+    tf.dispose(held);
+  }
+}
+
+/** G's half of a step: generatorLoss(D(G(z))) through D as it is now, and its gradients for G's variables. */
+export function generatorGrads(
+  gan: Gan, classes: tf.Tensor1D | undefined, z: tf.Tensor2D, kind?: GeneratorLossKind,
+): { value: tf.Scalar; grads: tf.Tensor[] } {
+  return orderedGrads(
+    () => generatorLoss(gan.discriminate(gan.generate(z, classes), classes), kind),
+    gan.generatorVariables(), gan.partNames('generator'));
+}
+
+/** z for a step of `batch` images, drawn with the step's seed (ganTrainStep and lib/train's GanTrainer draw it alike). */
+export function stepLatents(gan: Gan, batch: number, seed: number): tf.Tensor2D {
+  return tf.randomNormal([batch, gan.config.latentDim], 0, 1, 'float32', seedStream(seed).next()) as tf.Tensor2D;
+}
+
+/** The checks of a step's inputs and options, made before any tape starts (baseline-common: a throw inside leaks). */
+export function checkGanStep(gan: Gan, batch: { x: tf.Tensor; classes?: tf.Tensor1D }, seed: number): void {
+  if (!Number.isInteger(seed)) throw new InvalidArgumentError(`GAN step: seed must be an integer, got ${seed}`);
+  const c = gan.config;
+  checkStepInputs('GAN step', batch.x, c.imageSize, c.channels, gan.numClasses, batch.classes);
+}
+
 /**
  * One alternating step on a real batch (labels, if conditional, are also the fakes' labels):
  *   z ~ N(0, I) (seeded); D: minimise discriminatorLoss(D(x), D(G(z))) with G fixed → optD.apply;
@@ -226,39 +280,30 @@ export function ganTrainStep(
 ): GanStepResult {
   checkLr(opts.lrD, 'GAN step: lrD');
   checkLr(opts.lrG, 'GAN step: lrG');
-  if (!Number.isInteger(opts.seed)) throw new InvalidArgumentError(`GAN step: seed must be an integer, got ${opts.seed}`);
+  checkGanStep(gan, batch, opts.seed);
   const { x, classes } = batch;
-  const c = gan.config;
-  checkStepInputs('GAN step', x, c.imageSize, c.channels, gan.numClasses, classes);
-  const b = x.shape[0];
-  const z = tf.randomNormal([b, gan.config.latentDim], 0, 1, 'float32', seedStream(opts.seed).next()) as tf.Tensor2D;
-  const held: tf.Tensor[] = [z];
-  let probs: tf.Scalar[] = [];
+  const z = stepLatents(gan, x.shape[0], opts.seed);
+  const held: tf.Tensor[] = [];
   try {
-    // the fakes for D's step, made outside its tape: D's gradients need none of G's activations
-    const fake = gan.generate(z, classes);
-    held.push(fake);
-    const both = tf.concat([x, fake], 0);
-    const bothClasses = classes ? tf.concat([classes, classes], 0) : undefined;
-    held.push(both, ...(bothClasses ? [bothClasses] : []));
-    const d = orderedGrads(() => {
-      // real and fake in one batch: D has no normalisation, so each image's logit is independent of the others
-      const [real, fakeL] = tf.split(gan.discriminate(both, bothClasses), [b, b]) as tf.Tensor1D[];
-      probs = [tf.keep(tf.mean(tf.sigmoid(real)) as tf.Scalar), tf.keep(tf.mean(tf.sigmoid(fakeL)) as tf.Scalar)];
-      return discriminatorLoss(real, fakeL);
-    }, gan.discriminatorVariables(), gan.partNames('discriminator'));
-    optD.apply(d.grads, opts.lrD);
-    tf.dispose(d.grads);
-    held.push(d.value);
-    const g = orderedGrads(
-      () => generatorLoss(gan.discriminate(gan.generate(z, classes), classes), opts.generatorLoss),
-      gan.generatorVariables(), gan.partNames('generator'));
-    optG.apply(g.grads, opts.lrG);
-    tf.dispose(g.grads);
-    tf.dispose([z, fake, both, ...(bothClasses ? [bothClasses] : [])]);
-    return { dLoss: d.value, gLoss: g.value, dReal: probs[0], dFake: probs[1] };
+    const d = discriminatorGrads(gan, x, classes, z);
+    held.push(d.value, d.dReal, d.dFake);
+    try {
+      optD.apply(d.grads, opts.lrD);
+    } finally {
+      tf.dispose(d.grads);
+    }
+    const g = generatorGrads(gan, classes, z, opts.generatorLoss);
+    held.push(g.value);
+    try {
+      optG.apply(g.grads, opts.lrG);
+    } finally {
+      tf.dispose(g.grads);
+    }
+    return { dLoss: d.value, gLoss: g.value, dReal: d.dReal, dFake: d.dFake };
   } catch (e) {
-    tf.dispose([...held, ...probs]);
+    tf.dispose(held);
     throw e;
+  } finally {
+    z.dispose();
   }
 }

@@ -261,13 +261,12 @@ export interface VaeStepOptions {
 export interface VaeStepResult { loss: tf.Scalar; recon: tf.Scalar; kl: tf.Scalar; negElbo: tf.Scalar; bitsPerDim: tf.Scalar }
 
 /**
- * One optimizer step on a batch: loss = mean over images of recon + β·kl, its gradients for every parameter in
- * vae.params order, optimizer.apply(grads, lr) (lib/train's Adam built on vae.params.variables()). Builds tensors only.
+ * The step's loss (mean over images of recon + β·kl), its gradients for every parameter in vae.params order, and the
+ * unweighted terms; nothing applied, nothing read (lib/train's VaeTrainer hands loss and gradients to its update).
  */
-export function vaeTrainStep(
-  vae: Vae, optimizer: StepOptimizer, batch: { x: tf.Tensor; classes?: tf.Tensor1D }, opts: VaeStepOptions,
-): VaeStepResult {
-  checkLr(opts.lr, 'VAE step: lr');
+export function vaeLossGrads(
+  vae: Vae, batch: { x: tf.Tensor; classes?: tf.Tensor1D }, opts: Omit<VaeStepOptions, 'lr'>,
+): VaeStepResult & { grads: tf.Tensor[] } {
   const beta = opts.beta ?? 1;
   if (!(beta >= 0 && Number.isFinite(beta))) throw new InvalidArgumentError(`VAE step: beta must be a finite number ≥ 0, got ${beta}`);
   if (!Number.isInteger(opts.seed)) throw new InvalidArgumentError(`VAE step: seed must be an integer, got ${opts.seed}`);
@@ -279,9 +278,8 @@ export function vaeTrainStep(
   const levels = opts.levels ?? 256;
   const x = (opts.dequantize ?? true) ? dequantize(batch.x, dqSeed, levels) : batch.x.clone();
   let kept: Omit<VaeStepResult, 'loss'> | undefined;
-  let result: { value: tf.Scalar; grads: tf.Tensor[] };
   try {
-    result = orderedGrads(() => {
+    const { value, grads } = orderedGrads(() => {
       const t = elbo(vae, x, { classes: batch.classes, seed: noiseSeed });
       const negElbo = tf.mean(t.negElbo) as tf.Scalar;
       kept = {
@@ -292,13 +290,31 @@ export function vaeTrainStep(
       };
       return tf.mean(tf.add(t.recon, tf.mul(t.kl, beta))) as tf.Scalar;
     }, vae.params.variables(), vae.params.names());
+    return { loss: value, grads, ...(kept as Omit<VaeStepResult, 'loss'>) };
   } catch (e) {
     if (kept) tf.dispose(Object.values(kept));
     throw e;
   } finally {
     x.dispose();
   }
-  optimizer.apply(result.grads, opts.lr);
-  tf.dispose(result.grads);
-  return { loss: result.value, ...(kept as Omit<VaeStepResult, 'loss'>) };
+}
+
+/**
+ * One optimizer step on a batch: vaeLossGrads, then optimizer.apply(grads, lr) (lib/train's Adam built on
+ * vae.params.variables()). Builds tensors only.
+ */
+export function vaeTrainStep(
+  vae: Vae, optimizer: StepOptimizer, batch: { x: tf.Tensor; classes?: tf.Tensor1D }, opts: VaeStepOptions,
+): VaeStepResult {
+  checkLr(opts.lr, 'VAE step: lr');
+  const { grads, ...result } = vaeLossGrads(vae, batch, opts);
+  try {
+    optimizer.apply(grads, opts.lr);
+  } catch (e) {
+    tf.dispose(Object.values(result));
+    throw e;
+  } finally {
+    tf.dispose(grads);
+  }
+  return result;
 }

@@ -17,3 +17,7 @@ export * from './trainer';
 export * from './data';
 export * from './state';
 export * from './run-config';
+// The baselines of notebook 10 (lib/models' Vae and Gan), trained through the pieces above.
+export * from './baseline-trainer';
+export * from './baseline-state';
+export * from './baseline-config';

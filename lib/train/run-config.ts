@@ -55,12 +55,15 @@ export function parseRunConfig(json: unknown, source: string, fast = false): Run
   return { name: c.name!, model: c.model!, schedule: c.schedule!, train, data: { dataset: c.data?.dataset ?? 'mnist', split: 'train' }, fast: c.fast };
 }
 
-export function readRunConfig(file: string, fast = false): RunConfig {
-  let json: unknown;
+/** The parsed JSON of a run config file; a missing or malformed file is a CorruptFileError naming it. */
+export function readConfigJson(file: string): unknown {
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
     throw new CorruptFileError(`cannot read run config '${file}': ${(e as Error).message}`);
   }
-  return parseRunConfig(json, `run config '${file}'`, fast);
+}
+
+export function readRunConfig(file: string, fast = false): RunConfig {
+  return parseRunConfig(readConfigJson(file), `run config '${file}'`, fast);
 }

@@ -122,7 +122,8 @@ function valuesFor(model: DiffusionModel, g: TensorGroup | undefined, what: stri
   });
 }
 
-function sameJson(a: unknown, b: unknown): boolean {
+/** Deep equality of two JSON-like values, key order and undefined members ignored (configs read back from a header). */
+export function sameJson(a: unknown, b: unknown): boolean {
   const norm = (v: unknown): unknown =>
     Array.isArray(v) ? v.map(norm) : v && typeof v === 'object'
       ? Object.fromEntries(Object.entries(v as object).filter(([, x]) => x !== undefined).sort(([x], [y]) => x.localeCompare(y)).map(([k, x]) => [k, norm(x)]))

@@ -84,19 +84,23 @@ export function drawStepInputs(
   const b = batch.x.shape[0];
   const t = schedule.sampleTimesteps(b, stepSeed(config.seed, step, 1));
   const noise = tf.randomNormal(batch.x.shape, 0, 1, 'float32', stepSeed(config.seed, step, 2));
-  let classes: tf.Tensor1D | undefined;
-  if (numClasses > 0) {
-    // which labels drop to the null class is drawn on the JS side (one draw per example, whatever its label), the
-    // replacement happens on the device: the labels themselves are never read back
-    const rng = makeRng(stepSeed(config.seed, step, 3));
-    const drop = Array.from({ length: b }, () => rng() < config.classDropout);
-    classes = tf.tidy(() => {
-      const nullClass = tf.fill([b], numClasses, 'int32');
-      if (!batch.y) return nullClass as tf.Tensor1D;
-      return tf.where(tf.tensor1d(drop, 'bool'), nullClass, tf.cast(batch.y, 'int32')) as tf.Tensor1D;
-    });
-  }
+  const classes = numClasses > 0 ? dropClasses(batch.y, b, numClasses, config.classDropout, stepSeed(config.seed, step, 3)) : undefined;
   return { x0: batch.x.clone(), noise, t, classes, dropoutSeed: stepSeed(config.seed, step, 4) };
+}
+
+/**
+ * Class dropout: each of the b labels becomes the null class `numClasses` with probability p (all of them when `labels`
+ * is absent). Which labels drop is drawn on the JS side with `seed` (one draw per example, whatever its label), the
+ * replacement happens on the device: the labels themselves are never read back. Shared by every trainer in lib/train.
+ */
+export function dropClasses(labels: tf.Tensor1D | undefined, b: number, numClasses: number, p: number, seed: number): tf.Tensor1D {
+  const rng = makeRng(seed);
+  const drop = Array.from({ length: b }, () => rng() < p);
+  return tf.tidy(() => {
+    const nullClass = tf.fill([b], numClasses, 'int32');
+    if (!labels) return nullClass as tf.Tensor1D;
+    return tf.where(tf.tensor1d(drop, 'bool'), nullClass, tf.cast(labels, 'int32')) as tf.Tensor1D;
+  });
 }
 
 /**

@@ -56,4 +56,11 @@ export const hiddenCases: Record<string, (seed: number) => CheckCase[]> = {
   },
   '08-class-embedding': (seed) => [{ name: 'only the null class', args: [img([11, 5], seed), tf.tensor1d([10, 10, 10], 'int32')] }],
   '08-cfg': (seed) => [{ name: 'negative w', args: [img([1, 4, 4, 1], seed), img([1, 4, 4, 1], seed + 1), -1] }],
+  '10-reparameterize': (seed) => [
+    { name: 'latent dimension 1, log σ² = 5 (σ ≈ 12)', args: [img([3, 1], seed), tf.fill([3, 1], 5), img([3, 1], seed + 1)] },
+  ],
+  '10-generator-loss': () => [
+    { name: 'a single fake, logit −1000', args: [tf.tensor1d([-1000])] },
+    { name: 'D fooled completely: logits +60 … +200', args: [tf.tensor1d([60, 100, 200])] },
+  ],
 };

@@ -232,4 +232,18 @@ export const alternatives: Record<string, Record<string, Fn>> = {
   '08-cfg': {
     otherOrder: (c: tf.Tensor, u: tf.Tensor, w: number) => tf.tidy(() => tf.add(tf.mul(c, w), tf.mul(u, 1 - w))),
   },
+  '10-reparameterize': {
+    sqrtOfExp: (mu: tf.Tensor, lv: tf.Tensor, eps: tf.Tensor) => tf.tidy(() => tf.add(mu, tf.mul(tf.sqrt(tf.exp(lv)), eps))),
+    divideByTwo: (mu: tf.Tensor, lv: tf.Tensor, eps: tf.Tensor) => tf.tidy(() => tf.add(tf.mul(tf.exp(tf.div(lv, 2)), eps), mu)),
+  },
+  '10-generator-loss': {
+    tfSoftplus: (l: tf.Tensor) => tf.tidy(() => tf.mean(tf.softplus(tf.neg(l)))),
+    logSigmoid: (l: tf.Tensor) => tf.tidy(() => tf.neg(tf.mean(tf.logSigmoid(l)))),
+    byHand: async (l: tf.Tensor) => {
+      const v = await l.data();
+      let s = 0;
+      for (const x of v) s += Math.max(-x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+      return tf.scalar(s / v.length);
+    },
+  },
 };

@@ -24,6 +24,13 @@ import { runEvaluate } from '../../scripts/evaluate';
 import { runQualityTable } from '../../scripts/quality-vs-calls';
 import { runSample } from '../../scripts/sample';
 import { runTrain } from '../../scripts/train';
+import { baselineGenerator, diffusionGenerator } from '../../lib/compare/generators';
+import { judgeConditional, judgeUnconditional, realYardstick, timeSampling } from '../../lib/compare/judge';
+import { emaModel, makeTrainer, trainForBudget } from '../../lib/compare/budget';
+import { Gan, type GanConfig, Vae, type VaeConfig } from '../../lib/models';
+import {
+  DEFAULT_GAN_TRAIN, DEFAULT_VAE_TRAIN, GanTrainer, loadBaseline, resumeBaselineTrainer, saveBaselineTrainer, VaeTrainer,
+} from '../../lib/train';
 
 const TINY: UNetConfig = {
   kind: 'unet', imageSize: 8, channels: 1, widths: [8, 16], blocksPerLevel: 1, attentionResolutions: [4], groups: 4,
@@ -85,6 +92,54 @@ describe('lib reads tensors only asynchronously (dataSync / arraySync disabled)'
     const back = resumeTrainer(file);
     expect(back.step).to.equal(4);
     for (const x of [t, back]) { x.dispose(); x.model.dispose(); }
+  });
+
+  it('baselines (notebook 10): VAE / GAN trainers, their checkpoints, the comparison\'s generators, judge and budget training', async () => {
+    const vaeCfg: VaeConfig = { kind: 'vae', imageSize: 28, channels: 1, widths: [4, 8], latentDim: 3, groups: 2, numClasses: 10, seed: 1 };
+    const ganCfg: GanConfig = { kind: 'gan', imageSize: 28, channels: 1, latentDim: 3, generatorWidths: [4, 8], discriminatorWidths: [4, 4], groups: 2, numClasses: 10, seed: 1 };
+    const batch28 = (s: number): Batch => ({ x: tf.randomUniform([4, 28, 28, 1], -1, 1, 'float32', s), y: tf.tensor1d([0, 1, 2, 3], 'int32') });
+    const digits = loadMnist('test').subset(Array.from({ length: 40 }, (_, i) => i));
+    const before = tf.memory().numTensors;
+    const classifier = DigitClassifier.create(SMALL_CLASSIFIER);
+    const trainers = [new VaeTrainer(new Vae(vaeCfg), { ...DEFAULT_VAE_TRAIN, steps: 2, batchSize: 4 }), new GanTrainer(new Gan(ganCfg), { ...DEFAULT_GAN_TRAIN, steps: 2, batchSize: 4 })];
+    await withoutSyncReads(async () => {
+      for (const t of trainers) {
+        const file = path.join(dir, `${t.model.config.kind}.bin`);
+        await t.fit(batch28, { onCheckpoint: () => saveBaselineTrainer(file, t), progress: false });
+        await t.trainStep(batch28(2));
+        await saveBaselineTrainer(file, t);
+        const back = resumeBaselineTrainer(file);
+        expect(back.step).to.equal(3);
+        back.dispose();
+        back.model.dispose();
+        const loaded = loadBaseline(file).model;
+        const gen = baselineGenerator(loaded);
+        const real = await realReference(classifier, digits);
+        const yard = await realYardstick(classifier, digits, 20);
+        const images = await gen.sample(12, 1);
+        const u = await judgeUnconditional(classifier, images, real, yard);
+        expect(u.coverage.total).to.equal(12);
+        images.dispose();
+        expect((await judgeConditional(classifier, gen, 1, real, 2)).accuracy.total).to.equal(10);
+        expect((await timeSampling(gen, 2, 1)).msPerImage).to.be.greaterThan(0);
+        loaded.dispose();
+      }
+      const u = makeTrainer('unet', {
+        unet: { model: { ...TINY, imageSize: 28, attentionResolutions: [] }, schedule: { kind: 'linear', T: 20 }, train: { ...DEFAULT_TRAIN, batchSize: 4 } },
+        vae: { model: vaeCfg, train: { ...DEFAULT_VAE_TRAIN, batchSize: 4 } }, gan: { model: ganCfg, train: { ...DEFAULT_GAN_TRAIN, batchSize: 4 } },
+      }, 0);
+      const run = await trainForBudget('unet', u, loadMnist('train').subset([0, 1, 2, 3, 4, 5, 6, 7]), 0.3);
+      expect(run.steps).to.be.greaterThan(0);
+      const m = await emaModel(u);
+      const d = diffusionGenerator(m as UNet, NoiseSchedule.linear(20), 2);
+      (await d.sample(2, 1)).dispose();
+      m.dispose();
+      u.dispose();
+      u.model.dispose();
+    });
+    for (const t of trainers) { t.dispose(); t.model.dispose(); }
+    classifier.dispose();
+    expect(tf.memory().numTensors).to.equal(before);
   });
 
   it('sampling: DDPM, DDIM with guidance and trajectories, Langevin; displays of the results', async () => {
