@@ -1,6 +1,6 @@
 /**
  * node -r ts-node/register scripts/bench-webgpu-kernels.ts [--gpu] [--batches 64,256] [--only adam,clip,conv,gn,step]
- *        [--models unet-cond-mnist,reference] [--reps N] [--json FILE] [--match TEXT]
+ *        [--models unet-cond-mnist-small,reference] [--reps N] [--json FILE] [--match TEXT]
  *
  * The course's WebGPU kernels (lib/backend/kernels/webgpu) against what tfjs-backend-webgpu 4.22 does without them, in
  * the same process and on the same device, at the U-Net's own sizes:
@@ -40,7 +40,7 @@ import { countDispatches } from '../test/backend/webgpu-cases';
 interface Args { gpu: boolean; batches: number[]; only: Set<string>; models: string[]; reps: number; json?: string; match?: string }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { gpu: false, batches: [64, 256], only: new Set(['adam', 'clip', 'conv', 'gn', 'step']), models: ['unet-cond-mnist', 'reference'], reps: 5 };
+  const a: Args = { gpu: false, batches: [64, 256], only: new Set(['adam', 'clip', 'conv', 'gn', 'step']), models: ['unet-cond-mnist-small', 'reference'], reps: 5 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => {

@@ -143,18 +143,24 @@ interface BenchModel {
   trainBatch: number;
 }
 
-function benchModels(only?: string[]): { models: BenchModel[]; skipped: string[] } {
+/** The diffusion models to time: the reference, then every diffusion run config in `dir` (VAE/GAN and study configs skipped). */
+export function benchModels(only?: string[], dir = path.join(ROOT, 'configs')): { models: BenchModel[]; skipped: string[] } {
   const models: BenchModel[] = [
     { name: 'reference', model: REFERENCE_UNET, schedule: { kind: 'linear', T: 1000 }, trainBatch: BATCH },
   ];
   const skipped: string[] = [];
-  const dir = path.join(ROOT, 'configs');
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
   // the cost of a step depends on the network and the batch only: a config with the reference's network (the shipped
   // models') would time the same thing again
   const costKey = (m: ModelConfig, batch: number) => JSON.stringify({ ...m, predictionType: undefined, seed: undefined, batch });
   const referenceKey = costKey(REFERENCE_UNET, BATCH);
   for (const f of files) {
+    // notebook 10's VAE/GAN run configs and its study configs live beside the diffusion ones: no schedule, not timed here
+    const raw = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { model?: { kind?: string }; schedule?: unknown };
+    if (raw.schedule === undefined || raw.model === undefined) {
+      skipped.push(`${f}: not a diffusion run config (${raw.model?.kind ?? 'a study'}: no schedule)`);
+      continue;
+    }
     const rc = readRunConfig(path.join(dir, f));
     if (!only && costKey(rc.model, rc.train.batchSize) === referenceKey) {
       skipped.push(`${rc.name}: the reference network at the same batch (timed once, as 'reference')`);
@@ -660,7 +666,9 @@ async function main(): Promise<void> {
   console.log(`wrote ${out}`);
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? `${e.name}: ${e.message}` : e);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e instanceof Error ? `${e.name}: ${e.message}` : e);
+    process.exit(1);
+  });
+}

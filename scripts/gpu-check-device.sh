@@ -93,7 +93,7 @@ if [ "$tiny" = 1 ]; then
   run "gpu-check" 150 "$work/node" "$work/gpu-check.js" --out "$out" --data "$work/mnist-subset.bin" --budget 120 --tiny
   run "bench (webgpu row)" 120 "$work/node" "$work/bench.js" --variants webgpu --webgpu --tiny --batch 2 --models unet-cond-mnist \
     --profile "${torch_args[@]}" --json "$out/bench.json"
-  run "bench-webgpu-kernels" 120 "$work/node" "$work/bench-webgpu-kernels.js" --batches 2 --reps 1 --models unet-cond-mnist \
+  run "bench-webgpu-kernels" 120 "$work/node" "$work/bench-webgpu-kernels.js" --batches 2 --reps 1 --models unet-cond-mnist-small \
     --only adam,clip,step --json "$out/bench-webgpu-kernels.json"
 else
   run "gpu-check" 230 "$work/node" "$work/gpu-check.js" --out "$out" --data "$work/mnist-subset.bin" --budget 200
