@@ -105,6 +105,35 @@ def run_cell(km, kc, code, timeout):
     return status, outputs, "".join(stderr)
 
 
+START_ATTEMPTS = 3
+
+
+def start_kernel(args, tmp):
+    """A ready tslab kernel and its client. tslab sometimes dies while it binds its sockets (zeromq: "Socket is
+    blocked by a bind or unbind operation", EBUSY; seen once in ~30 starts on the 2-core machine): a kernel that dies
+    before it is ready is started again, up to START_ATTEMPTS times; one that is alive but silent gets 120 s."""
+    last = None
+    for attempt in range(1, START_ATTEMPTS + 1):
+        km = KernelManager(kernel_name="tslab", kernel_spec_manager=make_kernelspec(tmp, args.node, args.tslab, args.preload))
+        km.start_kernel(cwd=args.cwd, env=dict(os.environ))
+        kc = km.client()
+        kc.start_channels()
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                kc.wait_for_ready(timeout=5)
+                return km, kc
+            except RuntimeError as e:
+                last = e
+                if not km.is_alive() or time.monotonic() > deadline:
+                    break
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        print(f"[kernel_driver] the tslab kernel {'died' if not km.is_alive() else 'did not answer'} before it was ready "
+              f"(attempt {attempt} of {START_ATTEMPTS})", file=sys.stderr, flush=True)
+    raise RuntimeError(f"the tslab kernel did not start in {START_ATTEMPTS} attempts: {last}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("input")
@@ -121,13 +150,9 @@ def main():
     with open(args.input, encoding="utf-8") as f:
         nb = json.load(f)
     tmp = tempfile.mkdtemp(prefix="tslab-spec-")
-    km = KernelManager(kernel_name="tslab", kernel_spec_manager=make_kernelspec(tmp, args.node, args.tslab, args.preload))
     t0 = time.monotonic()
-    km.start_kernel(cwd=args.cwd, env=dict(os.environ))
-    kc = km.client()
-    kc.start_channels()
+    km, kc = start_kernel(args, tmp)
     try:
-        kc.wait_for_ready(timeout=120)
         emit({"event": "start", "seconds": time.monotonic() - t0})
         count = 0
         for index, cell in enumerate(nb["cells"]):
