@@ -48,6 +48,8 @@ function group(names: string[], vars: { shape: number[] }[], values: Float32Arra
 export interface SaveOptions {
   /** Leave out the raw weights and Adam moments (a smaller file that can sample but not resume). */
   weightsOnly?: boolean;
+  /** With weightsOnly: keep the raw weights too (no Adam moments), for comparing raw and EMA samples (notebook 06). */
+  keepRaw?: boolean;
   /** The data set trained on (recorded in the header: evaluation picks its classifier and real data by it). */
   dataset?: DatasetName;
   meta?: Record<string, unknown>;
@@ -90,6 +92,8 @@ export async function saveTrainer(file: string, trainer: CheckpointableTrainer, 
     groups.params = group(names, vars, values);
     groups['adam.m'] = group(names, vars, adam.m);
     groups['adam.v'] = group(names, vars, adam.v);
+  } else if (opts.keepRaw) {
+    groups.params = group(names, vars, await Promise.all(vars.map((v) => v.data() as Promise<Float32Array>)));
   }
   writeCheckpointFile(file, { header: header as unknown as Record<string, unknown>, groups });
 }

@@ -161,6 +161,17 @@ describe('train: CLIs (npm run train / npm run sample), in-process', function ()
     const prov = JSON.parse(fs.readFileSync(path.join(shipped, 'provenance.json'), 'utf8'));
     expect(prov).to.include({ name: 'tiny-test' });
     expect(prov.export).to.include({ contents: 'EMA weights only (weights-only checkpoint: samples, cannot resume)' });
+    // --with-raw: the raw weights too (notebook 06's raw-vs-EMA comparison), still no Adam moments
+    const withRaw = path.join(dir, 'shipped-raw');
+    const rawFile = await runExportWeights(['--checkpoint', out, '--out', withRaw, '--with-raw'], () => undefined);
+    const size = fs.statSync(rawFile).size;
+    expect(size).to.be.above(1.5 * fs.statSync(file).size).and.below(0.6 * fs.statSync(path.join(out, 'checkpoint.bin')).size);
+    const [rawTrain, rawShipped] = [loadModel(out, 'params'), loadModel(withRaw, 'params')];
+    const [ra, rb] = [rawTrain.model.params.variables(), rawShipped.model.params.variables()];
+    ra.forEach((v, i) => expect(Array.from(rb[i].dataSync())).to.deep.equal(Array.from(v.dataSync())));
+    rawTrain.model.dispose();
+    rawShipped.model.dispose();
+    expect(JSON.parse(fs.readFileSync(path.join(withRaw, 'provenance.json'), 'utf8')).export.contents).to.match(/^EMA and raw weights, no Adam/);
     expect((await failure(() => runExportWeights(['--checkpoint', out, '--out', out]))).message).to.match(/would overwrite the training checkpoint/);
     expect((await failure(() => runExportWeights([]))).message).to.match(/--checkpoint is required/);
   });
