@@ -10,7 +10,6 @@
  * reached; --seed overrides train.seed (the initial weights keep model.seed). Fast mode (DIFFUSION_FAST=1) applies the
  * config's "fast" overrides.
  */
-import { execSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,6 +24,8 @@ import {
 } from '../lib/train';
 import { progressBar } from '../lib/viz/progress';
 import { ArgList } from './cli-args';
+import { gitState } from './provenance';
+import { processCpuSeconds } from '../lib/parallel/cputime';
 
 interface Args { config: string; resume: boolean; steps?: number; out?: string; quiet: boolean; timeLimitMin?: number; seed?: number }
 
@@ -54,23 +55,6 @@ function parseArgs(argv: string[]): Args {
   if (!a.config) throw new InvalidArgumentError('usage: npm run train-baseline -- configs/<vae|gan>-<dataset>.json [--resume] [--steps N] [--out DIR] [--time-limit MIN] [--seed S]');
   return a;
 }
-
-/** The commit and whether the working tree differs from it (provenance). */
-export function gitState(): { commit: string; dirty: boolean } {
-  try {
-    const commit = execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const dirty = execSync('git status --porcelain --untracked-files=no', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() !== '';
-    return { commit, dirty };
-  } catch {
-    return { commit: 'unknown', dirty: false };
-  }
-}
-
-/** CPU seconds of this process so far (all threads: the native kernels' too). */
-export const cpuSeconds = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
 
 export interface TrainBaselineHooks {
   onTrainer?: (trainer: BaselineTrainer) => void | Promise<void>;
@@ -114,9 +98,9 @@ export async function runTrainBaseline(argv: string[], hooks: TrainBaselineHooks
     const git = gitState();
     const load0 = os.loadavg();
     const t0 = Date.now();
-    const cpu0 = cpuSeconds();
+    const cpu0 = processCpuSeconds();
     const wall = () => prior.wall + (Date.now() - t0) / 1000;
-    const cpu = () => prior.cpu + cpuSeconds() - cpu0;
+    const cpu = () => prior.cpu + processCpuSeconds() - cpu0;
     const losses = () => (trainer instanceof GanTrainer
       ? { generatorLoss: round(trainer.recentLoss()), discriminatorLoss: round(trainer.recentDLoss()), lossNote: 'mean over the last 100 steps, nats' }
       : { negElbo: round(trainer.recentLoss()), lossNote: '−ELBO per image in nats on dequantised pixels (β = 1), mean over the last 100 steps' });

@@ -12,7 +12,7 @@
  * wall time, backend, load average, validation history, test accuracy).
  * Defaults per data set are in RECIPES below; flags override them.
  */
-import { execSync } from 'child_process';
+import { gitState } from './provenance';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -51,17 +51,6 @@ export const RECIPES: Record<DatasetName, ClassifierRecipe> = {
     epochs: 18, batchSize: 64, learningRate: 2e-3, maxShift: 2, flip: true, patience: 3,
   },
 };
-
-/** HEAD's commit, and whether the working tree differed from it (then the commit alone does not reproduce the run). */
-function gitState(): { commit: string; dirty: boolean | 'unknown' } {
-  const git = (args: string) =>
-    execSync(`git ${args}`, { cwd: path.join(__dirname, '..'), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-  try {
-    return { commit: git('rev-parse HEAD'), dirty: git('status --porcelain -- lib scripts package.json') !== '' };
-  } catch {
-    return { commit: 'unknown', dirty: 'unknown' };
-  }
-}
 
 function num(raw: string | undefined, name: string, fallback: number, check: (v: number) => boolean, what: string): number {
   if (raw === undefined) return fallback;

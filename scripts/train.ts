@@ -11,7 +11,7 @@
  * interchangeable between thread counts.
  * Fast mode (DIFFUSION_FAST=1) applies the config's "fast" overrides.
  */
-import { execSync } from 'node:child_process';
+import { gitState } from './provenance';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -56,14 +56,6 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-function gitCommit(): string {
-  try {
-    return execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
 /** For tests: called with the trainer once it is built or resumed, before the first step. */
 export interface TrainHooks {
   onTrainer?: (trainer: Trainer | ParallelCourseTrainer) => void | Promise<void>;
@@ -105,6 +97,7 @@ export async function runTrain(argv: string[], hooks: TrainHooks = {}): Promise<
     const data = loadDataset(run.data.dataset, 'train');
     const source = epochSource(data, run.train.batchSize, run.train.seed);
     const command = ['npm run train --', ...argv].join(' ');
+    const git = gitState(); // read at the start: the code that runs is the code of this moment
     const t0 = Date.now();
     const wall = () => priorWallSec + (Date.now() - t0) / 1000;
     const recentLoss = () => trainer.recentLoss(100);
@@ -112,7 +105,8 @@ export async function runTrain(argv: string[], hooks: TrainHooks = {}): Promise<
       const prov = {
         name: run.name,
         command,
-        gitCommit: gitCommit(),
+        gitCommit: git.commit,
+        gitDirty: git.dirty,
         seed: run.train.seed,
         dataset: run.data.dataset,
         steps: trainer.step,

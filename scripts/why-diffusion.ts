@@ -19,7 +19,7 @@ import { readStudyConfig, reproduceRun, runStudy } from '../lib/compare/study';
 import { isFastMode } from '../lib/env';
 import { DiffusionError, InvalidArgumentError } from '../lib/errors';
 import { ArgList } from './cli-args';
-import { gitState } from './train-baseline';
+import { gitState } from './provenance';
 
 interface Args { config: string; out?: string; runs?: string; quiet: boolean; reproduce?: { kind: ModelKind; seed: number } }
 

@@ -16,6 +16,7 @@ import { createBaseline, type BaselineModel } from '../train/baseline-state';
 import { epochSource } from '../train/data';
 import { makeSchedule, type ScheduleSpec } from '../train/run-config';
 import { type FitOptions, type TrainConfig, Trainer } from '../train/trainer';
+import { processCpuSeconds } from '../parallel/cputime';
 import { progressBar } from '../viz/progress';
 import type { ModelKind } from './generators';
 
@@ -63,11 +64,6 @@ export function makeTrainer(kind: ModelKind, spec: ComparisonSpec, seed: number)
   throw new InvalidArgumentError(`model kind must be 'unet', 'vae' or 'gan', got ${JSON.stringify(kind)}`);
 }
 
-const cpuSeconds = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
-
 /**
  * Train `trainer` on `data` for `seconds` of wall time (at most its config's steps). Returns the run's record; the
  * trainer keeps its state (the caller samples from its EMA and disposes it).
@@ -76,7 +72,7 @@ export async function trainForBudget(kind: ModelKind, trainer: AnyTrainer, data:
   if (!(seconds > 0 && Number.isFinite(seconds))) throw new InvalidArgumentError(`budget must be a positive number of seconds, got ${seconds}`);
   const source = epochSource(data, trainer.config.batchSize, trainer.config.seed);
   const load0 = os.loadavg();
-  const cpu0 = cpuSeconds();
+  const cpu0 = processCpuSeconds();
   const t0 = Date.now();
   const deadline = t0 + seconds * 1000;
   const bar = opts.progress
@@ -103,7 +99,7 @@ export async function trainForBudget(kind: ModelKind, trainer: AnyTrainer, data:
   const losses = trainer instanceof GanTrainer ? { d: trainer.dLosses(), g: trainer.gLosses() }
     : { [kind === 'vae' ? 'negElbo' : 'loss']: trainer.lossHistory.slice() };
   return {
-    kind, seed: trainer.config.seed, budgetSec: seconds, steps: trainer.step, wallSec: (Date.now() - t0) / 1000, cpuSec: cpuSeconds() - cpu0,
+    kind, seed: trainer.config.seed, budgetSec: seconds, steps: trainer.step, wallSec: (Date.now() - t0) / 1000, cpuSec: processCpuSeconds() - cpu0,
     load: { start: load0, end: os.loadavg() }, failed, losses,
   };
 }

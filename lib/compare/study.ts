@@ -149,7 +149,7 @@ export interface StudyResults {
   fast: boolean;
   command: string;
   gitCommit: string;
-  gitDirty: boolean;
+  gitDirty: boolean | 'unknown';
   backend: string;
   cores: number;
   classifier: string;
@@ -173,7 +173,7 @@ export interface StudyOptions {
   /** Where every run's checkpoint goes (git-ignored: out/why-diffusion-<dataset>). */
   runDir: string;
   command: string;
-  git: { commit: string; dirty: boolean };
+  git: { commit: string; dirty: boolean | 'unknown' };
   backend: string;
   fast: boolean;
   log?: (line: string) => void;

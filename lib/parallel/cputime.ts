@@ -17,3 +17,9 @@ export function threadCpuMs(): number | undefined {
     return undefined;
   }
 }
+
+/** CPU seconds of this whole process so far (every thread: the worker threads' and the native kernels' too). */
+export function processCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
