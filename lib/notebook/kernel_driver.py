@@ -127,9 +127,10 @@ def start_kernel(args, tmp):
                 last = e
                 if not km.is_alive() or time.monotonic() > deadline:
                     break
+        died = not km.is_alive()
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-        print(f"[kernel_driver] the tslab kernel {'died' if not km.is_alive() else 'did not answer'} before it was ready "
+        print(f"[kernel_driver] the tslab kernel {'died' if died else 'did not answer'} before it was ready "
               f"(attempt {attempt} of {START_ATTEMPTS})", file=sys.stderr, flush=True)
     raise RuntimeError(f"the tslab kernel did not start in {START_ATTEMPTS} attempts: {last}")
 
