@@ -22,7 +22,7 @@ import { DiffusionError, InvalidArgumentError } from '../lib/errors';
 import { ArgList } from './cli-args';
 import { createModel, formatSummary } from '../lib/models';
 import { ParallelCourseTrainer } from '../lib/parallel/course-trainer';
-import { CHECKPOINT_FILE, epochSource, makeSchedule, readRunConfig, resumeTrainer, saveTrainer, Trainer, type FitOptions } from '../lib/train';
+import { CHECKPOINT_FILE, epochSource, makeSchedule, readRunConfig, resumeTrainer, saveTrainer, Trainer, validateTrainConfig, type FitOptions } from '../lib/train';
 import { progressBar } from '../lib/viz/progress';
 
 interface Args { config: string; resume: boolean; steps?: number; out?: string; quiet: boolean; timeLimitMin?: number; threads: number }
@@ -67,6 +67,7 @@ export async function runTrain(argv: string[], hooks: TrainHooks = {}): Promise<
   const fast = isFastMode();
   const run = readRunConfig(args.config, fast);
   if (args.steps !== undefined) run.train.steps = args.steps;
+  validateTrainConfig(run.train); // again after --steps
   if (args.threads > run.train.batchSize) {
     throw new InvalidArgumentError(`--threads ${args.threads} exceeds the batch of ${run.train.batchSize}: each thread needs at least one example`);
   }

@@ -88,6 +88,21 @@ export function warmupLr(step: number, lr: number, warmupSteps: number): number 
 }
 
 /**
+ * Warm-up, stable, decay (WSD; Hu et al. 2024, "MiniCPM"): warmupLr, then over the last d = round(decayFraction · steps)
+ * steps a half-cosine from the peak down towards 0 (step steps − d has the peak, step steps − 1 has lr·(1 − cos(π/d))/2).
+ * Why: with a constant lr the weights keep the noise of the last updates (the EMA only averages it away slowly); a
+ * cool-down ends the run at low lr. Because the lr is a function of the step alone, a resumed run computes exactly the
+ * steps an uninterrupted one would, and the stable phase is the same as that of a run without decay.
+ */
+export function scheduledLr(step: number, c: { lr: number; warmupSteps: number; steps: number; decayFraction?: number }): number {
+  const base = warmupLr(step, c.lr, c.warmupSteps);
+  const d = Math.round((c.decayFraction ?? 0) * c.steps);
+  const k = step - (c.steps - d);
+  if (d <= 0 || k < 0) return base;
+  return base * 0.5 * (1 + Math.cos((Math.PI * Math.min(k, d)) / d));
+}
+
+/**
  * Scales gradients so that their global L2 norm is at most maxNorm (Pascanu et al. 2013): every tensor times
  * min(1, maxNorm/norm). Returns the new tensors and the norm before clipping, both on the device (no read: the scale is
  * computed there too, by gradientControl — the trainer passes that control tensor to Adam instead, which scales inside

@@ -15,7 +15,7 @@ import type { Denoiser } from '../param';
 import { makeRng } from '../random';
 import type { NoiseSchedule } from '../schedule';
 import { progressBar } from '../viz/progress';
-import { Adam, ControlMasks, gradientControl, warmupLr } from './adam';
+import { Adam, ControlMasks, gradientControl, scheduledLr } from './adam';
 import { Ema } from './ema';
 
 export interface TrainConfig {
@@ -25,6 +25,8 @@ export interface TrainConfig {
   /** Peak learning rate, reached after warmupSteps. */
   lr: number;
   warmupSteps: number;
+  /** Cosine cool-down of the lr to 0 over this fraction of the steps, at the end (scheduledLr; absent or 0: constant). */
+  decayFraction?: number;
   /** Maximum global gradient norm (Infinity: no clipping). */
   gradClip: number;
   /** EMA decay ceiling; the warm-up min(decay, (1+n)/(10+n)) applies below it. */
@@ -47,6 +49,9 @@ export function validateTrainConfig(c: TrainConfig): void {
   if (!(Number.isInteger(c.batchSize) && c.batchSize > 0)) bad(`batchSize must be a positive integer, got ${c.batchSize}`);
   if (!(c.lr > 0 && Number.isFinite(c.lr))) bad(`lr must be a positive number, got ${c.lr}`);
   if (!(Number.isInteger(c.warmupSteps) && c.warmupSteps >= 0)) bad(`warmupSteps must be an integer ≥ 0, got ${c.warmupSteps}`);
+  if (c.decayFraction !== undefined && !(c.decayFraction >= 0 && c.decayFraction <= 1)) {
+    bad(`decayFraction must be a number in [0, 1], got ${c.decayFraction}`);
+  }
   if (!(c.gradClip > 0)) bad(`gradClip must be > 0 (Infinity for none), got ${c.gradClip}`);
   if (!(c.emaDecay >= 0 && c.emaDecay < 1)) bad(`emaDecay must be in [0, 1), got ${c.emaDecay}`);
   if (!(c.classDropout >= 0 && c.classDropout <= 1)) bad(`classDropout must be in [0, 1], got ${c.classDropout}`);
@@ -219,14 +224,14 @@ export interface StepState {
 /**
  * The tail of a training step, given the batch's mean `loss` and its gradients `grads` (in the order of the optimizer's
  * variables; both disposed here in every case): gradientControl (global norm, clip scale, and ok = the loss and the
- * norm are finite and every step before was), warm-up learning rate, Adam (clip scale applied inside), EMA, step + 1 —
- * and nothing read back. The control tensor masks the Adam and EMA updates: from a non-finite step on, no weight,
+ * norm are finite and every step before was), the scheduled learning rate (scheduledLr), Adam (clip scale applied
+ * inside), EMA, step + 1 — and nothing read back. The control tensor masks the Adam and EMA updates: from a non-finite step on, no weight,
  * moment or EMA value changes. On webgpu that is ⌈N/7⌉ + 1 dispatches for the control and one per tensor for each of
  * Adam and the EMA. readSteps later reads the step's loss and norm, and throws for the bad step after rolling back.
  */
 export function applyStepGradients(state: StepState, grads: tf.Tensor[], loss: tf.Scalar): void {
   const { config, pending } = state;
-  const lr = warmupLr(state.step, config.lr, config.warmupSteps);
+  const lr = scheduledLr(state.step, config);
   try {
     tf.tidy(() => {
       const control = gradientControl(grads, config.gradClip, { previous: pending.previous, loss });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeMismatchError } from '../../lib/errors';
-import { Adam, clipByGlobalNorm, Ema, emaDecay, warmupLr } from '../../lib/train';
+import { Adam, clipByGlobalNorm, Ema, emaDecay, scheduledLr, validateTrainConfig, DEFAULT_TRAIN, warmupLr } from '../../lib/train';
 
 describe('train: Adam, warm-up, clipping, EMA', () => {
   it('Adam matches a scalar re-derivation of Kingma & Ba over several steps', async () => {
@@ -43,6 +43,22 @@ describe('train: Adam, warm-up, clipping, EMA', () => {
     expect(warmupLr(9, 1e-3, 10)).to.equal(1e-3);
     expect(warmupLr(500, 1e-3, 10)).to.equal(1e-3);
     expect(warmupLr(0, 1e-3, 0)).to.equal(1e-3);
+  });
+
+  it('the WSD schedule: warm-up, constant, then a half-cosine to 0 over the last decayFraction of the steps', () => {
+    const c = { lr: 1e-3, warmupSteps: 10, steps: 100, decayFraction: 0.3 };
+    expect(scheduledLr(0, c)).to.be.closeTo(1e-4, 1e-12); // warm-up as before
+    expect(scheduledLr(50, c)).to.equal(1e-3);
+    expect(scheduledLr(70, c)).to.equal(1e-3); // first step of the decay: cos 0
+    expect(scheduledLr(85, c)).to.be.closeTo(5e-4, 1e-12); // halfway: (1 + cos π/2)/2
+    expect(scheduledLr(99, c)).to.be.closeTo(1e-3 * 0.5 * (1 + Math.cos((Math.PI * 29) / 30)), 1e-15);
+    for (let s = 71; s < 100; s++) expect(scheduledLr(s, c)).to.be.below(scheduledLr(s - 1, c));
+    // no decay (absent, 0) is warmupLr at every step
+    for (const d of [undefined, 0]) {
+      for (const s of [0, 5, 70, 99]) expect(scheduledLr(s, { ...c, decayFraction: d })).to.equal(warmupLr(s, 1e-3, 10));
+    }
+    expect(() => validateTrainConfig({ ...DEFAULT_TRAIN, decayFraction: 1.5 })).to.throw(/decayFraction must be a number in \[0, 1\], got 1.5/);
+    expect(() => validateTrainConfig({ ...DEFAULT_TRAIN, decayFraction: Number.NaN })).to.throw(/decayFraction/);
   });
 
   it('clipByGlobalNorm scales all gradients by maxNorm/‖g‖ only when ‖g‖ > maxNorm', () => {
