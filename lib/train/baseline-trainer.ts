@@ -280,7 +280,9 @@ export class GanTrainer extends BaselineTrainerBase<Gan, GanTrainConfig> {
    */
   async fit(source: BatchSource, opts: GanFitOptions = {}): Promise<void> {
     const until = opts.until ?? this.config.steps;
-    const bar = opts.progress ? progressBar({ total: until, label: typeof opts.progress === 'string' ? opts.progress : 'GAN' }) : undefined;
+    const bar = opts.progress
+      ? progressBar({ total: until, initial: Math.min(this.step, until), label: typeof opts.progress === 'string' ? opts.progress : 'GAN' })
+      : undefined;
     let held: ProgressEvent | undefined; // D's half of a step, until G's arrives
     const onStep = bar || opts.onStep ? (e: ProgressEvent) => {
       if (!held) {

@@ -4,7 +4,7 @@ import { InvalidArgumentError, NonFiniteError } from '../../lib/errors';
 import { loadMnist } from '../../lib/data/mnist';
 import { MlpDenoiser, UNet, type UNetConfig } from '../../lib/models';
 import { NoiseSchedule } from '../../lib/schedule';
-import { DEFAULT_TRAIN, drawStepInputs, epochSource, stepSeed, tensorDataset, Trainer, type Batch } from '../../lib/train';
+import { DEFAULT_TRAIN, drawStepInputs, epochSource, scheduledLr, stepSeed, tensorDataset, Trainer, type Batch } from '../../lib/train';
 
 const TINY: UNetConfig = {
   kind: 'unet', imageSize: 8, channels: 1, widths: [8, 16], blocksPerLevel: 1, attentionResolutions: [4], groups: 4,
@@ -114,6 +114,20 @@ describe('train: trainer', () => {
     expect(tf.memory().numTensors).to.equal(before);
     expect([t.step, t.optimizer.step]).to.deep.equal([1, 1]);
     for (const [k, v] of await t.model.params.snapshot()) expect(Array.from(v), k).to.deep.equal(Array.from(w.get(k)!));
+    t.dispose();
+    t.model.dispose();
+  });
+
+  it('fit steps with the scheduled lr (warm-up, constant, cool-down), and a resumed fit continues the same schedule', async () => {
+    const batch = (s: number): Batch => ({ x: tf.randomUniform([2, 8, 8, 1], -1, 1, 'float32', s), y: tf.tensor1d([1, 2], 'int32') });
+    const config = { ...DEFAULT_TRAIN, steps: 8, batchSize: 2, lr: 1e-3, warmupSteps: 2, decayFraction: 0.5, checkpointEvery: 0 };
+    const t = new Trainer(new UNet(TINY), NoiseSchedule.linear(20), config);
+    const lrs: number[] = [];
+    await t.fit(batch, { until: 5, onStep: (e) => lrs.push(e.lr) });
+    await t.fit(batch, { onStep: (e) => lrs.push(e.lr) });
+    expect(lrs).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7].map((s) => scheduledLr(s, config)));
+    expect(lrs[3]).to.equal(1e-3);
+    expect(lrs[7]).to.be.below(lrs[5]);
     t.dispose();
     t.model.dispose();
   });
