@@ -2,7 +2,7 @@
  * Sample quality against model calls (and the guidance sweep) for one class-conditional checkpoint:
  *
  *   npm run quality-table -- --checkpoint checkpoints/<model> [--n 2000] [--guidance 1] [--rows ddpm:1000,ddim:10,…]
- *        [--seed 0] [--batch 64] [--weights ema|params] [--out DIR] [--classifier DIR]
+ *        [--seed 0] [--batch 64] [--weights ema|params] [--out DIR] [--classifier DIR] [--record KEY]
  *   npm run quality-table -- --checkpoint checkpoints/<model> --w-sweep [--ws 0,0.5,1,1.5,2,3]
  *        [--sampler dpm++2m] [--steps N | --calls 25] [--eta η] [--sigma-max σ] [--rho ρ] [--n 2000] …
  *
@@ -20,6 +20,10 @@
  * same command again skips finished rows and continues a row from its next batch (each batch has its own seed, so a
  * resumed row is the same as an uninterrupted one; its wall time adds up the sessions'). A different checkpoint step,
  * n, guidance, seed, batch or weights in the same --out is refused.
+ *
+ * --record KEY writes the finished table, compact, into the checkpoint's own provenance.json as metrics.KEY (command,
+ * settings, floor, judge, one entry per row), keeping every other field: the shipped model carries its measurements, and
+ * re-exporting it then re-running the recorded commands (each finds its table done and only records again) restores them.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -31,13 +35,13 @@ import { initBackend } from '../lib/backend';
 import { DATASETS, loadDataset } from '../lib/data/datasets';
 import type { DatasetName } from '../lib/data/sources';
 import { fastOr, isFastMode } from '../lib/env';
-import { DiffusionError, InvalidArgumentError } from '../lib/errors';
+import { CorruptFileError, DiffusionError, InvalidArgumentError } from '../lib/errors';
 import { classifierDir, loadClassifier } from '../lib/eval/classifier-io';
 import { evaluateSamples, realReference, referenceSplit, sampleBatch, type SamplingOptions } from '../lib/eval/evaluate';
 import { realFloor } from '../lib/eval/metrics';
 import { readRawSamples, writeRawSamples } from '../lib/eval/raw-samples';
 import { checkSamplerName, checkSamplerSpec, modelCallsFor, samplerLabel, stepsForCalls, type SamplerSpec } from '../lib/samplers/named';
-import { checkpointDataset, loadModel, type LoadedModel } from '../lib/train/state';
+import { checkpointDataset, checkpointPath, loadModel, type LoadedModel } from '../lib/train/state';
 import { SAMPLER_FLAGS, samplerSpecFromArgs } from './sampler-args';
 
 /** The table's rows: DDPM with every step, and the few-step samplers at 10 / 25 / 50 model calls. */
@@ -109,7 +113,7 @@ function list(raw: string, flag: string): number[] {
 const OPTIONS = {
   checkpoint: { type: 'string' }, n: { type: 'string' }, guidance: { type: 'string' }, rows: { type: 'string' },
   'w-sweep': { type: 'boolean' }, ws: { type: 'string' }, seed: { type: 'string' }, batch: { type: 'string' },
-  weights: { type: 'string' }, out: { type: 'string' }, classifier: { type: 'string' }, ...SAMPLER_FLAGS,
+  weights: { type: 'string' }, out: { type: 'string' }, classifier: { type: 'string' }, record: { type: 'string' }, ...SAMPLER_FLAGS,
 } as const;
 
 export type QualityValues = Partial<Record<Exclude<keyof typeof OPTIONS, 'w-sweep'>, string>> & { 'w-sweep'?: boolean };
@@ -132,6 +136,9 @@ export function parseQualityArgs(argv: string[]): QualityValues {
   } else {
     if (samplerGiven.length > 0) throw new InvalidArgumentError(`--${samplerGiven[0]} is for --w-sweep; the calls table takes --rows sampler:calls,…`);
     if (values.ws !== undefined) throw new InvalidArgumentError('--ws is for --w-sweep');
+  }
+  if (values.record !== undefined && !/^[A-Za-z][\w-]*$/.test(values.record)) {
+    throw new InvalidArgumentError(`--record must be a key such as guidanceSweep (letters, digits, - and _), got ${JSON.stringify(values.record)}`);
   }
   if (values.weights !== undefined && values.weights !== 'ema' && values.weights !== 'params') {
     throw new InvalidArgumentError(`--weights must be ema or params, got ${JSON.stringify(values.weights)}`);
@@ -174,6 +181,50 @@ export function formatTable(t: QualityTable): string {
       '; compare ratios to each floor only (the classifiers differ).');
   }
   return lines.join('\n');
+}
+
+/** One row as recorded in provenance.json (what a reader of the shipped model needs; the full row stays in table.json). */
+export interface RecordedRow {
+  row: string;
+  sampler: string;
+  steps: number;
+  calls: number;
+  w: number;
+  accuracy: number;
+  perClass: number[];
+  fid: number;
+  fidOverFloor: number;
+  secondsPer64Images: number;
+  fastaiFidOverFloor?: number;
+}
+
+/** Writes `table` into <checkpoint>/provenance.json as metrics[key] (atomically, other fields kept). Returns the file. */
+export function recordMetrics(checkpoint: string, key: string, table: QualityTable, command: string, judgeDir: string): string {
+  const file = path.join(path.dirname(checkpointPath(checkpoint)), 'provenance.json');
+  let prov: Record<string, unknown> = {};
+  if (fs.existsSync(file)) {
+    try {
+      prov = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new CorruptFileError(`cannot record metrics: ${file} is not JSON (${(e as Error).message}); it was left as it is`);
+    }
+  }
+  const r4 = (v: number) => Number(v.toFixed(4));
+  const rows: RecordedRow[] = table.rows.map((r) => ({
+    row: r.label, sampler: r.spec.sampler, steps: r.spec.steps, calls: r.calls, w: r.guidance,
+    accuracy: r4(r.accuracy), perClass: r.perClass.map(r4), fid: r4(r.fid), fidOverFloor: r4(r.fidOverFloor),
+    secondsPer64Images: Number(r.secondsPer64Images.toFixed(2)),
+    ...(r.fastaiFidOverFloor !== undefined ? { fastaiFidOverFloor: r4(r.fastaiFidOverFloor) } : {}),
+  }));
+  const metrics = (prov.metrics && typeof prov.metrics === 'object' ? prov.metrics : {}) as Record<string, unknown>;
+  metrics[key] = {
+    command, mode: table.mode, step: table.settings.step, weights: table.settings.weights, n: table.settings.n,
+    seed: table.settings.seed, floor: r4(table.floor),
+    judge: { classifier: judgeDir, accuracyOnReference: r4(table.reference.classifierAccuracy), referenceImages: table.reference.images },
+    backend: table.backend, date: table.updated, rows,
+  };
+  writeFileAtomic(file, `${JSON.stringify({ ...prov, metrics }, null, 2)}\n`);
+  return file;
 }
 
 interface PartialRow {
@@ -334,6 +385,10 @@ export async function runQualityTable(argv: string[], log: (line: string) => voi
       log('');
       log(formatTable(table));
       log(`\nwrote ${tableFile} and ${path.join(outDir, 'table.md')}`);
+      if (a.record !== undefined) {
+        const prov = recordMetrics(a.checkpoint!, a.record, table, ['npm run quality-table --', ...argv].join(' '), a.classifier ?? classifierDir(dataset));
+        log(`recorded as metrics.${a.record} in ${prov}`);
+      }
       return table;
     } finally {
       classifier.dispose();

@@ -169,6 +169,25 @@ describe('eval: CLIs (npm run evaluate, npm run quality-table), in-process', fun
     expect(sweep.rows.map((r) => [r.guidance, r.spec.sampler, r.calls])).to.deep.equal([[0, 'dpm++2m', 2], [1, 'dpm++2m', 2], [2, 'dpm++2m', 2]]);
     expect(formatTable(sweep)).to.match(/\| w \| sampler \|[\s\S]*\| 2 \| DPM-Solver\+\+ 2M \| 2 \| 2 \|/);
 
+    // --record: the table lands in the checkpoint's provenance.json as metrics.KEY, other fields kept; a re-run only records
+    const provFile = path.join(mnist, 'provenance.json');
+    const before = JSON.parse(fs.readFileSync(provFile, 'utf8'));
+    const argv = ['--checkpoint', mnist, '--w-sweep', '--ws', '0,1,2', '--sampler', 'dpm++2m', '--calls', '2', '--n', '10', '--batch', '10',
+      '--out', path.join(dir, 'sweep'), '--record', 'guidanceSweep'];
+    const again = await runQualityTable(argv, quiet);
+    expect(again.rows).to.deep.equal(sweep.rows); // nothing sampled again
+    const prov = JSON.parse(fs.readFileSync(provFile, 'utf8'));
+    expect(prov).to.include({ name: before.name, command: before.command, gitCommit: before.gitCommit });
+    const m = prov.metrics.guidanceSweep;
+    expect(m).to.include({ mode: 'w-sweep', n: 10, weights: 'ema', step: 2 });
+    expect(m.command).to.equal(`npm run quality-table -- ${argv.join(' ')}`);
+    expect(m.rows.map((r: { w: number; calls: number }) => [r.w, r.calls])).to.deep.equal([[0, 2], [1, 2], [2, 2]]);
+    expect(m.rows[1].accuracy).to.be.closeTo(sweep.rows[1].accuracy, 1e-4);
+    expect(m.rows[1].fidOverFloor).to.be.closeTo(sweep.rows[1].fid / sweep.floor, 1e-3);
+    const err = await failure(() => parseQualityArgs(['--checkpoint', mnist, '--record', '../x']));
+    expect(err).to.be.instanceOf(InvalidArgumentError);
+    expect(err.message).to.match(/--record must be a key/);
+
     const f = await runQualityTable(['--checkpoint', fashion, '--rows', 'ddim:25', '--n', '10', '--batch', '10', '--classifier', fashionClassifier,
       '--out', path.join(dir, 'qf')], quiet);
     expect(f.rows[0].fastaiFidOverFloor).to.be.closeTo(16.77 / 1.91, 1e-12);
