@@ -220,7 +220,7 @@ export function recordMetrics(checkpoint: string, key: string, table: QualityTab
   metrics[key] = {
     command, mode: table.mode, step: table.settings.step, weights: table.settings.weights, n: table.settings.n,
     seed: table.settings.seed, floor: r4(table.floor),
-    judge: { classifier: judgeDir, accuracyOnReference: r4(table.reference.classifierAccuracy), referenceImages: table.reference.images },
+    judge: { classifier: path.relative(process.cwd(), judgeDir) || '.', accuracyOnReference: r4(table.reference.classifierAccuracy), referenceImages: table.reference.images },
     backend: table.backend, date: table.updated, rows,
   };
   writeFileAtomic(file, `${JSON.stringify({ ...prov, metrics }, null, 2)}\n`);

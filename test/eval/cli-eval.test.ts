@@ -180,6 +180,7 @@ describe('eval: CLIs (npm run evaluate, npm run quality-table), in-process', fun
     expect(prov).to.include({ name: before.name, command: before.command, gitCommit: before.gitCommit });
     const m = prov.metrics.guidanceSweep;
     expect(m).to.include({ mode: 'w-sweep', n: 10, weights: 'ema', step: 2 });
+    expect(m.judge.classifier, 'a path relative to the repository').to.equal(path.join('checkpoints', 'classifier-mnist'));
     expect(m.command).to.equal(`npm run quality-table -- ${argv.join(' ')}`);
     expect(m.rows.map((r: { w: number; calls: number }) => [r.w, r.calls])).to.deep.equal([[0, 2], [1, 2], [2, 2]]);
     expect(m.rows[1].accuracy).to.be.closeTo(sweep.rows[1].accuracy, 1e-4);
