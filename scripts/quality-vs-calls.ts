@@ -35,13 +35,14 @@ import { initBackend } from '../lib/backend';
 import { DATASETS, loadDataset } from '../lib/data/datasets';
 import type { DatasetName } from '../lib/data/sources';
 import { fastOr, isFastMode } from '../lib/env';
-import { CorruptFileError, DiffusionError, InvalidArgumentError } from '../lib/errors';
+import { DiffusionError, InvalidArgumentError } from '../lib/errors';
 import { classifierDir, loadClassifier } from '../lib/eval/classifier-io';
 import { evaluateSamples, realReference, referenceSplit, sampleBatch, type SamplingOptions } from '../lib/eval/evaluate';
 import { realFloor } from '../lib/eval/metrics';
 import { readRawSamples, writeRawSamples } from '../lib/eval/raw-samples';
 import { checkSamplerName, checkSamplerSpec, modelCallsFor, samplerLabel, stepsForCalls, type SamplerSpec } from '../lib/samplers/named';
 import { checkpointDataset, checkpointPath, loadModel, type LoadedModel } from '../lib/train/state';
+import { updateProvenance } from './provenance';
 import { SAMPLER_FLAGS, samplerSpecFromArgs } from './sampler-args';
 
 /** The table's rows: DDPM with every step, and the few-step samplers at 10 / 25 / 50 model calls. */
@@ -198,32 +199,29 @@ export interface RecordedRow {
   fastaiFidOverFloor?: number;
 }
 
-/** Writes `table` into <checkpoint>/provenance.json as metrics[key] (atomically, other fields kept). Returns the file. */
-export function recordMetrics(checkpoint: string, key: string, table: QualityTable, command: string, judgeDir: string): string {
+/**
+ * Writes `table` into <checkpoint>/provenance.json as metrics[key] (atomically, other fields kept), with only the rows
+ * of `ids` — the rows `command` makes (an --out folder can hold rows of earlier runs with other weights). Returns the file.
+ */
+export function recordMetrics(checkpoint: string, key: string, table: QualityTable, ids: string[], command: string, judgeDir: string): string {
   const file = path.join(path.dirname(checkpointPath(checkpoint)), 'provenance.json');
-  let prov: Record<string, unknown> = {};
-  if (fs.existsSync(file)) {
-    try {
-      prov = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch (e) {
-      throw new CorruptFileError(`cannot record metrics: ${file} is not JSON (${(e as Error).message}); it was left as it is`);
-    }
-  }
   const r4 = (v: number) => Number(v.toFixed(4));
-  const rows: RecordedRow[] = table.rows.map((r) => ({
+  const rows: RecordedRow[] = table.rows.filter((r) => ids.includes(r.id)).map((r) => ({
     row: r.label, sampler: r.spec.sampler, steps: r.spec.steps, calls: r.calls, w: r.guidance,
     accuracy: r4(r.accuracy), perClass: r.perClass.map(r4), fid: r4(r.fid), fidOverFloor: r4(r.fidOverFloor),
     secondsPer64Images: Number(r.secondsPer64Images.toFixed(2)),
     ...(r.fastaiFidOverFloor !== undefined ? { fastaiFidOverFloor: r4(r.fastaiFidOverFloor) } : {}),
   }));
-  const metrics = (prov.metrics && typeof prov.metrics === 'object' ? prov.metrics : {}) as Record<string, unknown>;
-  metrics[key] = {
+  const entry = {
     command, mode: table.mode, step: table.settings.step, weights: table.settings.weights, n: table.settings.n,
     seed: table.settings.seed, floor: r4(table.floor),
     judge: { classifier: path.relative(process.cwd(), judgeDir) || '.', accuracyOnReference: r4(table.reference.classifierAccuracy), referenceImages: table.reference.images },
     backend: table.backend, date: table.updated, rows,
   };
-  writeFileAtomic(file, `${JSON.stringify({ ...prov, metrics }, null, 2)}\n`);
+  updateProvenance(file, (prov) => {
+    const metrics = prov.metrics && typeof prov.metrics === 'object' ? prov.metrics : {};
+    return { ...prov, metrics: { ...metrics, [key]: entry } };
+  });
   return file;
 }
 
@@ -386,7 +384,7 @@ export async function runQualityTable(argv: string[], log: (line: string) => voi
       log(formatTable(table));
       log(`\nwrote ${tableFile} and ${path.join(outDir, 'table.md')}`);
       if (a.record !== undefined) {
-        const prov = recordMetrics(a.checkpoint!, a.record, table, ['npm run quality-table --', ...argv].join(' '), a.classifier ?? classifierDir(dataset));
+        const prov = recordMetrics(a.checkpoint!, a.record, table, plans.map((p) => p.id), ['npm run quality-table --', ...argv].join(' '), a.classifier ?? classifierDir(dataset));
         log(`recorded as metrics.${a.record} in ${prov}`);
       }
       return table;

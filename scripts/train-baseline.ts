@@ -24,7 +24,7 @@ import {
 } from '../lib/train';
 import { progressBar } from '../lib/viz/progress';
 import { ArgList } from './cli-args';
-import { gitState } from './provenance';
+import { gitState, updateProvenance } from './provenance';
 import { processCpuSeconds } from '../lib/parallel/cputime';
 
 interface Args { config: string; resume: boolean; steps?: number; out?: string; quiet: boolean; timeLimitMin?: number; seed?: number }
@@ -114,8 +114,7 @@ export async function runTrainBaseline(argv: string[], hooks: TrainBaselineHooks
         ...losses(), paramCount: model.paramCount(), model: run.model, train: run.train,
         checkpoint: CHECKPOINT_FILE, date: new Date().toISOString(),
       };
-      const previous = fs.existsSync(provFile) ? JSON.parse(fs.readFileSync(provFile, 'utf8')) : {};
-      fs.writeFileSync(provFile, `${JSON.stringify({ ...previous, ...prov }, null, 2)}\n`);
+      updateProvenance(provFile, (previous) => ({ ...previous, ...prov }));
     };
     const checkpoint = async () => {
       await saveBaselineTrainer(file, trainer, { dataset, meta: { wallTimeSec: Math.round(wall()), backend: backend.name } });

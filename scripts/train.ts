@@ -11,7 +11,7 @@
  * interchangeable between thread counts.
  * Fast mode (DIFFUSION_FAST=1) applies the config's "fast" overrides.
  */
-import { gitState } from './provenance';
+import { gitState, updateProvenance } from './provenance';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -126,10 +126,7 @@ export async function runTrain(argv: string[], hooks: TrainHooks = {}): Promise<
         checkpoint: CHECKPOINT_FILE,
         date: new Date().toISOString(),
       };
-      const provFile = path.join(outDir, 'provenance.json');
-      // keep fields added by others (e.g. the evaluator's metrics)
-      const previous = fs.existsSync(provFile) ? JSON.parse(fs.readFileSync(provFile, 'utf8')) : {};
-      fs.writeFileSync(provFile, `${JSON.stringify({ ...previous, ...prov }, null, 2)}\n`);
+      updateProvenance(path.join(outDir, 'provenance.json'), (previous) => ({ ...previous, ...prov }));
     };
     const checkpoint = async () => {
       await saveTrainer(file, trainer, { dataset: run.data.dataset, meta: { wallTimeSec: Math.round(wall()), backend: backend.name, threads: args.threads } });

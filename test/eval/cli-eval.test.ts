@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadDataset } from '../../lib/data/datasets';
-import { InvalidArgumentError } from '../../lib/errors';
+import { CorruptFileError, InvalidArgumentError } from '../../lib/errors';
 import { DigitClassifier } from '../../lib/eval/classifier';
 import { saveClassifier } from '../../lib/eval/classifier-io';
 import { FULL_REFERENCE_AT, MIN_REFERENCE_PER_CLASS, referenceSplit } from '../../lib/eval/evaluate';
@@ -185,6 +185,21 @@ describe('eval: CLIs (npm run evaluate, npm run quality-table), in-process', fun
     expect(m.rows.map((r: { w: number; calls: number }) => [r.w, r.calls])).to.deep.equal([[0, 2], [1, 2], [2, 2]]);
     expect(m.rows[1].accuracy).to.be.closeTo(sweep.rows[1].accuracy, 1e-4);
     expect(m.rows[1].fidOverFloor).to.be.closeTo(sweep.rows[1].fid / sweep.floor, 1e-3);
+    // only the rows the recorded command makes: --ws 1 in the same folder records one row, not the folder's three
+    const one = ['--checkpoint', mnist, '--w-sweep', '--ws', '1', '--sampler', 'dpm++2m', '--calls', '2', '--n', '10', '--batch', '10',
+      '--out', path.join(dir, 'sweep'), '--record', 'w1'];
+    await runQualityTable(one, quiet);
+    const w1 = JSON.parse(fs.readFileSync(provFile, 'utf8')).metrics;
+    expect(w1.w1.rows.map((r: { w: number }) => r.w)).to.deep.equal([1]);
+    expect(w1.guidanceSweep, 'earlier keys stay').to.deep.equal(m);
+    // a provenance.json that is not JSON: a named error, the file left as it was
+    const good = fs.readFileSync(provFile, 'utf8');
+    fs.writeFileSync(provFile, '{ half');
+    const bad = await failure(() => runQualityTable(one, quiet));
+    expect(bad).to.be.instanceOf(CorruptFileError);
+    expect(bad.message).to.match(/provenance\.json is not JSON/);
+    expect(fs.readFileSync(provFile, 'utf8')).to.equal('{ half');
+    fs.writeFileSync(provFile, good);
     const err = await failure(() => parseQualityArgs(['--checkpoint', mnist, '--record', '../x']));
     expect(err).to.be.instanceOf(InvalidArgumentError);
     expect(err.message).to.match(/--record must be a key/);
