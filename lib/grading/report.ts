@@ -84,7 +84,7 @@ export interface WrittenOutputs {
   results: string;
 }
 
-/** Write gradebook.csv, results.json and reports/<name>.md under `outDir`. */
+/** Write gradebook.csv, results.json and reports/<name>.md under `outDir` (one report file per submission). */
 export function writeOutputs(grades: SubmissionGrade[], outDir: string): WrittenOutputs {
   fs.mkdirSync(path.join(outDir, 'reports'), { recursive: true });
   const gradebook = path.join(outDir, 'gradebook.csv');
@@ -92,8 +92,15 @@ export function writeOutputs(grades: SubmissionGrade[], outDir: string): Written
   const results = path.join(outDir, 'results.json');
   const portable = grades.map(({ file: _file, ...rest }) => rest); // absolute paths differ between machines
   fs.writeFileSync(results, JSON.stringify(portable, null, 1) + '\n');
+  // names that flatten alike ("class/alice", "class__alice", "class alice") or differ only in case would share one file:
+  // a learner could name a submission to replace another's report. The later ones get -2, -3, …
+  const taken = new Set<string>();
   const reports = grades.map((g) => {
-    const f = path.join(outDir, 'reports', reportFileName(g.name));
+    const base = reportFileName(g.name).replace(/\.md$/, '');
+    let name = `${base}.md`;
+    for (let k = 2; taken.has(name.toLowerCase()); k++) name = `${base}-${k}.md`;
+    taken.add(name.toLowerCase());
+    const f = path.join(outDir, 'reports', name);
     fs.writeFileSync(f, submissionReport(g));
     return f;
   });

