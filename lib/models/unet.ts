@@ -5,12 +5,14 @@
  *     → midBlocks × ResBlock → [level i (reversed, from the second deepest): nearest ×2 + conv, concat skip,
  *       blocksPerLevel × ResBlock (+ attention)] → GroupNorm → SiLU → convOut
  *
- * The embedding (sinusoid(t) → MLP, plus a learned class embedding when conditional) biases every ResBlock.
+ * The embedding (sinusoid(t) → MLP, plus a learned class embedding when conditional) enters every ResBlock, as a bias
+ * or as a scale and shift of its second GroupNorm (config.embedding).
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors';
 import {
   attention, type AttentionParams, createAttention, createDownsample, createResBlock, createUpsample, downsample,
+  EMBEDDING_MODES, type EmbeddingMode,
   resBlock, type ResBlockParams, upsample, type ApplyOptions,
 } from '../nn/blocks';
 import {
@@ -43,6 +45,8 @@ export interface UNetConfig {
   /** 0 or absent = unconditional; otherwise labels 0 … numClasses−1 plus the null class numClasses. */
   numClasses?: number;
   dropout?: number;
+  /** How time and class enter each ResBlock (lib/nn/blocks.ts EmbeddingMode; default 'bias'). */
+  embedding?: EmbeddingMode;
   predictionType: PredictionType;
   /** Seed of the initial weights. */
   seed: number;
@@ -76,6 +80,9 @@ export function validateUNetConfig(c: UNetConfig): void {
   if (c.numClasses !== undefined && !(Number.isInteger(c.numClasses) && c.numClasses >= 0)) bad(`numClasses must be ≥ 0, got ${c.numClasses}`);
   if (c.dropout !== undefined && !(c.dropout >= 0 && c.dropout < 1)) bad(`dropout must be in [0, 1), got ${c.dropout}`);
   if (!PREDICTION_TYPES.includes(c.predictionType)) bad(`predictionType must be one of ${PREDICTION_TYPES.join('|')}, got '${c.predictionType}'`);
+  if (c.embedding !== undefined && !EMBEDDING_MODES.includes(c.embedding)) {
+    bad(`embedding must be one of ${EMBEDDING_MODES.map((m) => `'${m}'`).join(', ')}, got ${JSON.stringify(c.embedding)}`);
+  }
   if (!Array.isArray(c.attentionResolutions)) bad('attentionResolutions must be an array of sizes');
   if (!Number.isInteger(c.seed)) bad(`seed must be an integer, got ${c.seed}`);
 }
@@ -103,6 +110,7 @@ export class UNet implements DiffusionModel<UNetConfig> {
     this.predictionType = c.predictionType;
     this.numClasses = c.numClasses ?? 0;
     const drop = c.dropout ?? 0;
+    const mode = c.embedding ?? 'bias';
     const attnAt = new Set(c.attentionResolutions);
     const row = (name: string, shape: number[]) => this.rows.push({ name, outputShape: shape, params: countUnder(s, name) });
 
@@ -121,7 +129,7 @@ export class UNet implements DiffusionModel<UNetConfig> {
     c.widths.forEach((w, i) => {
       const level: Level = { blocks: [], attns: [], resolution: res };
       for (let b = 0; b < c.blocksPerLevel; b++) {
-        level.blocks.push(createResBlock(s, `down.${i}.res.${b}`, ch, w, c.embDim, c.groups, drop));
+        level.blocks.push(createResBlock(s, `down.${i}.res.${b}`, ch, w, c.embDim, c.groups, drop, mode));
         ch = w;
         row(`down.${i}.res.${b}`, [res, res, ch]);
         level.attns.push(attnAt.has(res) ? createAttention(s, `down.${i}.attn.${b}`, ch, c.groups) : undefined);
@@ -136,7 +144,7 @@ export class UNet implements DiffusionModel<UNetConfig> {
       }
     });
     for (let m = 0; m < (c.midBlocks ?? 1); m++) {
-      this.mid.push(createResBlock(s, `mid.res.${m}`, ch, ch, c.embDim, c.groups, drop));
+      this.mid.push(createResBlock(s, `mid.res.${m}`, ch, ch, c.embDim, c.groups, drop, mode));
       row(`mid.res.${m}`, [res, res, ch]);
     }
     for (let i = c.widths.length - 2; i >= 0; i--) {
@@ -147,7 +155,7 @@ export class UNet implements DiffusionModel<UNetConfig> {
       for (let b = 0; b < c.blocksPerLevel; b++) {
         const inCh = b === 0 ? ch + skipCh[i] : ch; // the skip is concatenated before the first block
         if ((inCh % c.groups) !== 0) throw new InvalidArgumentError(`U-Net config: groups ${c.groups} must divide ${inCh} (up.${i} input)`);
-        level.blocks.push(createResBlock(s, `up.${i}.res.${b}`, inCh, c.widths[i], c.embDim, c.groups, drop));
+        level.blocks.push(createResBlock(s, `up.${i}.res.${b}`, inCh, c.widths[i], c.embDim, c.groups, drop, mode));
         ch = c.widths[i];
         row(`up.${i}.res.${b}`, [res, res, ch]);
         level.attns.push(attnAt.has(res) ? createAttention(s, `up.${i}.attn.${b}`, ch, c.groups) : undefined);

@@ -1,5 +1,5 @@
 /**
- * U-Net building blocks: ResBlock with an embedding bias, self-attention, stride-2 downsampling, nearest ×2 upsampling.
+ * U-Net building blocks: ResBlock with an embedding bias (or scale and shift), self-attention, stride-2 downsampling, nearest ×2 upsampling.
  */
 import * as tf from '@tensorflow/tfjs';
 import { ShapeMismatchError } from '../errors';
@@ -9,24 +9,35 @@ import {
 } from './layers';
 import { ParamStore } from './params';
 
+/**
+ * How the embedding enters a ResBlock: 'bias' adds one vector per channel after conv1 (DDPM, Ho et al. 2020);
+ * 'scale-shift' modulates the second GroupNorm's output, GN(h)·(1 + s) + b (the "adaptive GroupNorm" of Dhariwal &
+ * Nichol 2021), so time and class can rescale features as well as move them.
+ */
+export type EmbeddingMode = 'bias' | 'scale-shift';
+export const EMBEDDING_MODES: readonly EmbeddingMode[] = ['bias', 'scale-shift'];
+
 export interface ResBlockParams {
   norm1: GroupNormParams; conv1: Conv2dParams; embProj: DenseParams;
   norm2: GroupNormParams; conv2: Conv2dParams; skip?: Conv2dParams;
   dropout: number;
+  embedding: EmbeddingMode;
 }
 
 export function createResBlock(
   store: ParamStore, name: string, inCh: number, outCh: number, embDim: number, groups: number, dropoutRate = 0,
+  embedding: EmbeddingMode = 'bias',
 ): ResBlockParams {
   return {
     norm1: createGroupNorm(store, `${name}.norm1`, inCh, groups),
     conv1: createConv2d(store, `${name}.conv1`, inCh, outCh),
-    embProj: createDense(store, `${name}.emb`, embDim, outCh),
+    embProj: createDense(store, `${name}.emb`, embDim, embedding === 'scale-shift' ? 2 * outCh : outCh),
     norm2: createGroupNorm(store, `${name}.norm2`, outCh, groups),
     conv2: createConv2d(store, `${name}.conv2`, outCh, outCh),
     // 1×1 conv only where the channel count changes; otherwise the identity carries x
     skip: inCh !== outCh ? createConv2d(store, `${name}.skip`, inCh, outCh, 1) : undefined,
     dropout: dropoutRate,
+    embedding,
   };
 }
 
@@ -38,15 +49,23 @@ export interface ApplyOptions {
 }
 
 /**
- * h = conv1(SiLU(GN(x))) + Dense(SiLU(emb)) broadcast over H×W; h = conv2(dropout(SiLU(GN(h)))); out = skip(x) + h.
- * The embedding (time, plus class when conditional) enters every block as a per-channel bias.
+ * 'bias':        h = conv1(SiLU(GN(x))) + Dense(SiLU(emb)) broadcast over H×W; a = SiLU(GN(h));
+ * 'scale-shift': h = conv1(SiLU(GN(x)));  [s, b] = Dense(SiLU(emb));  a = SiLU(GN(h)·(1 + s) + b);
+ * then h = conv2(dropout(a)); out = skip(x) + h. The embedding (time, plus class when conditional) enters every block.
  */
 export function resBlock(p: ResBlockParams, x: tf.Tensor4D, emb: tf.Tensor2D, opts: ApplyOptions = {}): tf.Tensor4D {
   return tf.tidy(() => {
     let h = conv2d(p.conv1, groupNormSilu(p.norm1, x));
-    const bias = dense(p.embProj, silu(emb));
-    h = tf.add(h, tf.reshape(bias, [bias.shape[0], 1, 1, bias.shape[1]]));
-    let a = groupNormSilu(p.norm2, h);
+    const e = dense(p.embProj, silu(emb));
+    const perChannel = (v: tf.Tensor2D) => tf.reshape(v, [v.shape[0], 1, 1, v.shape[1]]);
+    let a: tf.Tensor4D;
+    if (p.embedding === 'scale-shift') {
+      const [scale, shift] = tf.split(e, 2, 1) as tf.Tensor2D[];
+      a = silu(tf.add(tf.mul(groupNorm(p.norm2, h), tf.add(perChannel(scale), 1)), perChannel(shift)) as tf.Tensor4D);
+    } else {
+      h = tf.add(h, perChannel(e));
+      a = groupNormSilu(p.norm2, h);
+    }
     if (opts.training && p.dropout > 0) a = dropout(a, p.dropout, opts.seed ?? 0);
     h = conv2d(p.conv2, a);
     const skip = p.skip ? conv2d(p.skip, x) : x;

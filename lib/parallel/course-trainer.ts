@@ -35,7 +35,7 @@ export class ParallelCourseTrainer implements StepState {
     modelConfig: ModelConfig, schedule: NoiseSchedule, config: TrainConfig, threads?: number, microBatch?: number,
   ): Promise<ParallelCourseTrainer> {
     validateTrainConfig(config);
-    const parallel = await DataParallelTrainer.create(modelReplicaSpec(modelConfig, schedule), {
+    const parallel = await DataParallelTrainer.create(modelReplicaSpec(modelConfig, schedule, config.lossWeighting), {
       threads,
       microBatch,
       optimizer: null, // applyStepGradients applies lib/train's Adam

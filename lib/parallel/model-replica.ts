@@ -8,6 +8,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../errors';
 import { createModel, type DiffusionModel, type ModelConfig } from '../models/index';
 import { NoiseSchedule, type ScheduleJSON } from '../schedule';
+import type { LossWeighting } from '../losses';
 import { stepLoss } from '../train/trainer';
 import { asyncDenoiser, type AsyncDenoiser } from '../samplers/types';
 import type { DataParallelTrainer } from './trainer';
@@ -17,6 +18,8 @@ export interface ModelReplicaOptions {
   config: ModelConfig;
   /** NoiseSchedule.toJSON(); default linear, T = 1000. */
   schedule?: ScheduleJSON;
+  /** The train config's lossWeighting (default 'none'). */
+  weighting?: LossWeighting;
 }
 
 export interface ModelReplica extends Replica {
@@ -37,7 +40,7 @@ export function makeModelReplica(options: unknown): ModelReplica {
     loss(inputs: Record<string, tf.Tensor>, context: ShardContext): tf.Scalar {
       const { x0, noise, t, classes } = inputs;
       if (!x0 || !noise || !t) throw new InvalidArgumentError(`model replica: inputs need x0, noise and t; got ${Object.keys(inputs)}`);
-      return stepLoss(model, schedule, { x0, noise, t: t as tf.Tensor1D, classes: classes as tf.Tensor1D | undefined, dropoutSeed: context.seed >>> 0 });
+      return stepLoss(model, schedule, { x0, noise, t: t as tf.Tensor1D, classes: classes as tf.Tensor1D | undefined, dropoutSeed: context.seed >>> 0 }, o.weighting ?? 'none');
     },
     apply(inputs: Record<string, tf.Tensor>): tf.Tensor {
       const { x, t, classes } = inputs;
@@ -56,6 +59,7 @@ export function parallelDenoiser(trainer: DataParallelTrainer): AsyncDenoiser {
   return asyncDenoiser((x, t, classes) => trainer.apply(classes ? { x, t, classes } : { x, t }));
 }
 
-export function modelReplicaSpec(config: ModelConfig, schedule?: NoiseSchedule): ReplicaSpec {
-  return { module: __filename, exportName: 'makeModelReplica', options: { config, schedule: schedule?.toJSON() } satisfies ModelReplicaOptions };
+export function modelReplicaSpec(config: ModelConfig, schedule?: NoiseSchedule, weighting?: LossWeighting): ReplicaSpec {
+  const options: ModelReplicaOptions = { config, schedule: schedule?.toJSON(), ...(weighting !== undefined ? { weighting } : {}) };
+  return { module: __filename, exportName: 'makeModelReplica', options };
 }

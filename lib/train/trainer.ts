@@ -36,6 +36,8 @@ export interface TrainConfig {
   seed: number;
   /** Write a checkpoint every this many steps (0: only at the end). */
   checkpointEvery: number;
+  /** Per-timestep loss weight (lib/losses.ts): absent or 'none' = plain MSE of the prediction type; { minSnrGamma } = Min-SNR-γ. */
+  lossWeighting?: LossWeighting;
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {
@@ -57,6 +59,13 @@ export function validateTrainConfig(c: TrainConfig): void {
   if (!(c.classDropout >= 0 && c.classDropout <= 1)) bad(`classDropout must be in [0, 1], got ${c.classDropout}`);
   if (!Number.isInteger(c.seed)) bad(`seed must be an integer, got ${c.seed}`);
   if (!(Number.isInteger(c.checkpointEvery) && c.checkpointEvery >= 0)) bad(`checkpointEvery must be an integer ≥ 0, got ${c.checkpointEvery}`);
+  const w = c.lossWeighting;
+  if (w !== undefined && w !== 'none') {
+    const gamma = typeof w === 'object' && w !== null ? (w as { minSnrGamma?: unknown }).minSnrGamma : undefined;
+    if (!(typeof gamma === 'number' && gamma > 0 && Number.isFinite(gamma))) {
+      bad(`lossWeighting must be 'none' or { "minSnrGamma": a positive number }, got ${JSON.stringify(w)}`);
+    }
+  }
 }
 
 /** A 32-bit seed for random stream `stream` of step `step` (a hash, so nearby steps get unrelated seeds). */
@@ -398,7 +407,7 @@ export class Trainer implements StepState {
     const vars = this.model.params.variables();
     const inputs = drawStepInputs(batch, this.schedule, this.model.numClasses, this.config, this.step);
     tf.dispose([batch.x, batch.y]);
-    const { value, grads } = tf.variableGrads(() => stepLoss(this.model, this.schedule, inputs), vars);
+    const { value, grads } = tf.variableGrads(() => stepLoss(this.model, this.schedule, inputs, this.config.lossWeighting), vars);
     tf.dispose([inputs.x0, inputs.noise, inputs.t, inputs.classes]);
     const ordered = vars.map((v) => grads[v.name]);
     const missing = this.model.params.names().filter((_, i) => ordered[i] === undefined);

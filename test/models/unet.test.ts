@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, ShapeMismatchError } from '../../lib/errors';
 import { createModel, formatSummary, MlpDenoiser, REFERENCE_UNET, UNet, type UNetConfig } from '../../lib/models';
+import { createResBlock, resBlock } from '../../lib/nn/blocks';
+import { ParamStore } from '../../lib/nn/params';
 
 // A tiny class-conditional U-Net with every layer kind of the reference model (8×8 keeps it to milliseconds).
 const TINY: UNetConfig = {
@@ -14,7 +16,8 @@ function expectedUNetParams(c: UNetConfig): number {
   const conv = (i: number, o: number, k = 3) => k * k * i * o + o;
   const denseP = (i: number, o: number) => i * o + o;
   const gn = (ch: number) => 2 * ch;
-  const res = (i: number, o: number) => gn(i) + conv(i, o) + denseP(c.embDim, o) + gn(o) + conv(o, o) + (i !== o ? conv(i, o, 1) : 0);
+  const embOut = (o: number) => (c.embedding === 'scale-shift' ? 2 * o : o); // a scale and a shift per channel
+  const res = (i: number, o: number) => gn(i) + conv(i, o) + denseP(c.embDim, embOut(o)) + gn(o) + conv(o, o) + (i !== o ? conv(i, o, 1) : 0);
   const attn = (ch: number) => gn(ch) + denseP(ch, 3 * ch) + denseP(ch, ch);
   const sin = c.timeSinDim ?? c.widths[0];
   let p = denseP(sin, c.embDim) + denseP(c.embDim, c.embDim) + (c.numClasses ? (c.numClasses + 1) * c.embDim : 0);
@@ -44,6 +47,22 @@ function expectedUNetParams(c: UNetConfig): number {
   return p + gn(ch) + conv(ch, c.channels);
 }
 
+function gradientsReachEveryVariable(config: UNetConfig): void {
+  const m = new UNet(config);
+  const x = tf.randomNormal([2, 8, 8, 1], 0, 1, 'float32', 3);
+  const t = tf.tensor1d([5, 700], 'int32');
+  const c = tf.tensor1d([1, 10], 'int32');
+  const { value, grads } = tf.variableGrads(
+    () => tf.mean(tf.square(m.apply(x, t, c, { training: true, seed: 1 }))) as tf.Scalar, m.params.variables());
+  for (const [name, v] of m.params.entries()) {
+    const g = grads[v.name];
+    expect(g, name).to.not.equal(undefined);
+    expect(tf.max(tf.abs(g)).dataSync()[0], `gradient of ${name}`).to.be.greaterThan(0);
+  }
+  tf.dispose([x, t, c, value, ...Object.values(grads)]);
+  m.dispose();
+}
+
 describe('models: U-Net', () => {
   it('reference config has the PyTorch reference model\'s 1,180,513 parameters and the layout\'s count', () => {
     const m = new UNet(REFERENCE_UNET);
@@ -62,6 +81,8 @@ describe('models: U-Net', () => {
     const configs: UNetConfig[] = [
       { ...TINY, blocksPerLevel: 2, attentionResolutions: [8, 4] },
       { ...TINY, numClasses: 0, midBlocks: 2, widths: [4, 8, 12] },
+      { ...TINY, embedding: 'scale-shift' },
+      { ...TINY, embedding: 'scale-shift', blocksPerLevel: 2, numClasses: 0 },
     ];
     for (const c of configs) {
       const m = new UNet(c);
@@ -92,20 +113,47 @@ describe('models: U-Net', () => {
     m.dispose();
   });
 
-  it('gradients reach every variable', () => {
-    const m = new UNet({ ...TINY, dropout: 0.1 });
-    const x = tf.randomNormal([2, 8, 8, 1], 0, 1, 'float32', 3);
-    const t = tf.tensor1d([5, 700], 'int32');
-    const c = tf.tensor1d([1, 10], 'int32');
-    const { value, grads } = tf.variableGrads(
-      () => tf.mean(tf.square(m.apply(x, t, c, { training: true, seed: 1 }))) as tf.Scalar, m.params.variables());
-    for (const [name, v] of m.params.entries()) {
-      const g = grads[v.name];
-      expect(g, name).to.not.equal(undefined);
-      expect(tf.max(tf.abs(g)).dataSync()[0], `gradient of ${name}`).to.be.greaterThan(0);
-    }
-    tf.dispose([x, t, c, value, ...Object.values(grads)]);
-    m.dispose();
+  it('scale-shift embedding: GN(h)·(1 + s) + b equals the bias block with its second GroupNorm\'s γ, β rescaled', () => {
+    // With the embedding projection's kernel at 0 the block sees constant s, b: GN(h)·γ(1 + s) + β(1 + s) + b is a
+    // GroupNorm with γ' = γ(1 + s), β' = β(1 + s) + b, which a 'bias' block (zero projection) computes independently.
+    const store = new ParamStore(5);
+    const ss = createResBlock(store, 'ss', 4, 8, 6, 4, 0, 'scale-shift');
+    const plain = createResBlock(store, 'plain', 4, 8, 6, 4, 0, 'bias');
+    expect(ss.embProj.w.shape).to.deep.equal([6, 16]);
+    expect(plain.embProj.w.shape).to.deep.equal([6, 8]);
+    const s = [0.5, -0.25, 1, 0, 2, -0.5, 0.1, 0.3];
+    const b = [0.2, -1, 0, 0.7, -0.3, 0.4, 1.5, -0.8];
+    ss.embProj.w.assign(tf.zerosLike(ss.embProj.w));
+    ss.embProj.b.assign(tf.tensor1d([...s, ...b]));
+    ss.norm2.gamma.assign(tf.randomUniform([8], 0.5, 1.5, 'float32', 7));
+    ss.norm2.beta.assign(tf.randomUniform([8], -0.5, 0.5, 'float32', 8));
+    const g = ss.norm2.gamma.dataSync();
+    const be = ss.norm2.beta.dataSync();
+    const copy = (from: tf.Variable, to: tf.Variable) => to.assign(from);
+    copy(ss.norm1.gamma, plain.norm1.gamma); copy(ss.norm1.beta, plain.norm1.beta);
+    for (const k of ['conv1', 'conv2', 'skip'] as const) { copy(ss[k]!.w, plain[k]!.w); copy(ss[k]!.b, plain[k]!.b); }
+    plain.embProj.w.assign(tf.zerosLike(plain.embProj.w));
+    plain.embProj.b.assign(tf.zerosLike(plain.embProj.b));
+    plain.norm2.gamma.assign(tf.tensor1d(s.map((si, i) => g[i] * (1 + si))));
+    plain.norm2.beta.assign(tf.tensor1d(s.map((si, i) => be[i] * (1 + si) + b[i])));
+    const x = tf.randomNormal([2, 4, 4, 4], 0, 1, 'float32', 9) as tf.Tensor4D;
+    const emb = tf.randomNormal([2, 6], 0, 1, 'float32', 10) as tf.Tensor2D;
+    resBlock(ss, x, emb).dispose(); // burn-in
+    const before = tf.memory().numTensors;
+    const yss = resBlock(ss, x, emb);
+    expect(tf.memory().numTensors).to.equal(before + 1);
+    const yplain = resBlock(plain, x, emb);
+    expect(tf.max(tf.abs(tf.sub(yss, yplain))).dataSync()[0]).to.be.below(1e-5);
+    // and the embedding acts: a non-zero projection kernel (other s, b per example) changes the output
+    ss.embProj.w.assign(tf.randomNormal([6, 16], 0, 0.5, 'float32', 11));
+    const y2 = resBlock(ss, x, emb);
+    expect(tf.max(tf.abs(tf.sub(y2, yss))).dataSync()[0]).to.be.above(1e-3);
+    tf.dispose([x, emb, yss, yplain, y2]);
+    store.dispose();
+  });
+
+  it('gradients reach every variable (bias and scale-shift embeddings)', () => {
+    for (const embedding of ['bias', 'scale-shift'] as const) gradientsReachEveryVariable({ ...TINY, dropout: 0.1, embedding });
   });
 
   it('same seed → same weights; dropout only when training', () => {
@@ -127,6 +175,7 @@ describe('models: U-Net', () => {
     expect(() => new UNet({ ...TINY, imageSize: 10, widths: [8, 16, 16] })).to.throw(InvalidArgumentError, /divisible by 2\^\(levels−1\) = 4/);
     expect(() => new UNet({ ...TINY, groups: 3 })).to.throw(InvalidArgumentError, /groups 3 must divide/);
     expect(() => new UNet({ ...TINY, predictionType: 'eps' as never })).to.throw(InvalidArgumentError, /predictionType/);
+    expect(() => new UNet({ ...TINY, embedding: 'film' as never })).to.throw(InvalidArgumentError, /embedding must be one of 'bias', 'scale-shift', got "film"/);
     expect(() => createModel({ kind: 'gan' } as never)).to.throw(InvalidArgumentError, /kind must be 'unet' or 'mlp'/);
     const m = new UNet(TINY);
     const x = tf.zeros([2, 8, 8, 1]);

@@ -72,6 +72,28 @@ describe('parallel: ParallelCourseTrainer (2 threads) vs lib/train Trainer (1 th
     }
   });
 
+  it('passes the run\'s lossWeighting to every thread: Min-SNR losses of a scale-shift U-Net match the one-thread trainer', async () => {
+    const schedule = NoiseSchedule.cosine(100);
+    const config: UNetConfig = { ...TINY, embedding: 'scale-shift', predictionType: 'v' };
+    const train: TrainConfig = { ...TRAIN, lossWeighting: { minSnrGamma: 2 } };
+    const model = new UNet(config);
+    const ref = new Trainer(model, schedule, train);
+    const plain = new Trainer(new UNet(config), schedule, TRAIN);
+    const par = await ParallelCourseTrainer.create(config, schedule, train, 2);
+    try {
+      for (let s = 0; s < 2; s++) {
+        const a = await ref.trainStep(batchAt(s));
+        const b = await par.trainStep(batchAt(s));
+        const p = await plain.trainStep(batchAt(s));
+        expect(b.loss, `loss at step ${s}`).to.be.closeTo(a.loss, 1e-5 * a.loss);
+        expect(Math.abs(p.loss - a.loss) / a.loss, 'the weighting changes the loss').to.be.above(0.05);
+      }
+    } finally {
+      for (const t of [ref, plain]) { t.dispose(); t.model.dispose(); }
+      await par.dispose();
+    }
+  });
+
   it('samples the same images with the model split over 2 threads (DDIM, parallelDenoiser) as with one thread', async () => {
     const schedule = NoiseSchedule.linear(100);
     const par = await ParallelCourseTrainer.create(TINY, schedule, TRAIN, 2);

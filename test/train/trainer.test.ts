@@ -4,7 +4,9 @@ import { InvalidArgumentError, NonFiniteError } from '../../lib/errors';
 import { loadMnist } from '../../lib/data/mnist';
 import { MlpDenoiser, UNet, type UNetConfig } from '../../lib/models';
 import { NoiseSchedule } from '../../lib/schedule';
-import { DEFAULT_TRAIN, drawStepInputs, epochSource, scheduledLr, stepSeed, tensorDataset, Trainer, type Batch } from '../../lib/train';
+import {
+  DEFAULT_TRAIN, drawStepInputs, epochSource, scheduledLr, stepLoss, stepSeed, tensorDataset, Trainer, validateTrainConfig, type Batch,
+} from '../../lib/train';
 
 const TINY: UNetConfig = {
   kind: 'unet', imageSize: 8, channels: 1, widths: [8, 16], blocksPerLevel: 1, attentionResolutions: [4], groups: 4,
@@ -158,6 +160,37 @@ describe('train: trainer', () => {
     try { await b.fit(batch, { readEvery: 0 }); } catch (e) { err = e; }
     expect(String(err)).to.match(/InvalidArgumentError: readEvery must be a positive integer/);
     for (const t of [a, b]) { t.dispose(); t.model.dispose(); }
+  });
+
+  it('lossWeighting: a Min-SNR run steps on stepLoss with that weighting (not the plain loss); bad weightings are named', async () => {
+    const schedule = NoiseSchedule.cosine(100);
+    const batch = (): Batch => ({ x: tf.randomUniform([4, 8, 8, 1], -1, 1, 'float32', 12), y: tf.tensor1d([1, 2, 3, 4], 'int32') });
+    const config = { ...DEFAULT_TRAIN, batchSize: 4, seed: 2, lossWeighting: { minSnrGamma: 5 } };
+    const vTiny: UNetConfig = { ...TINY, predictionType: 'v' };
+    const trainer = new Trainer(new UNet(vTiny), schedule, config);
+    // the same model and step inputs, evaluated by hand before the step moves the weights
+    const probe = new UNet(vTiny);
+    const inputs = (b: Batch) => drawStepInputs(b, schedule, 10, config, 0);
+    const lossOf = (weighting: 'none' | { minSnrGamma: number }) => {
+      const b = batch();
+      const inp = inputs(b);
+      const v = stepLoss(probe, schedule, inp, weighting);
+      const out = v.dataSync()[0];
+      tf.dispose([v, b.x, b.y, inp.x0, inp.noise, inp.t, inp.classes]);
+      return out;
+    };
+    const weighted = lossOf({ minSnrGamma: 5 });
+    const plain = lossOf('none');
+    expect(Math.abs(weighted - plain) / plain).to.be.above(0.05); // the weighting matters at these timesteps
+    const step = await trainer.trainStep(batch());
+    expect(step.loss).to.be.closeTo(weighted, 1e-5 * weighted);
+    for (const m of [trainer.model, probe]) m.dispose();
+    trainer.dispose();
+    for (const w of [{ minSnrGamma: 0 }, { minSnrGamma: '5' }, { gamma: 5 }, 'min-snr', { minSnrGamma: Number.POSITIVE_INFINITY }]) {
+      expect(() => validateTrainConfig({ ...DEFAULT_TRAIN, lossWeighting: w as never }), JSON.stringify(w))
+        .to.throw(InvalidArgumentError, /lossWeighting must be 'none' or \{ "minSnrGamma": a positive number \}/);
+    }
+    expect(() => validateTrainConfig({ ...DEFAULT_TRAIN, lossWeighting: 'none' })).to.not.throw();
   });
 
   it('class dropout replaces labels by the null class at the configured rate, reproducibly', () => {
