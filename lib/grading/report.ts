@@ -36,17 +36,48 @@ export function gradebookCsv(grades: SubmissionGrade[]): string {
 
 const STATUS_WORD: Record<string, string> = { pass: '✔ pass', fail: '✘ fail', error: '✘ error', 'not-run': '– not run' };
 
-function mdCell(s: string): string {
-  return s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+/*
+ * Every text a learner controls (the file's name, what the cell throws, imports or prints) reaches the report through
+ * one of these three, so it stays text: it cannot start a heading, a list or a fence, close the output's fence, fake a
+ * total or a verdict, hide the rest of the report (<!--) or make the instructor's viewer fetch a URL (<img>, ![](…)).
+ */
+
+/** Inline text: one line (⏎ marks the line breaks it had), every character Markdown or HTML acts on backslash-escaped. */
+function mdText(s: string): string {
+  return s.replace(/\r\n?|\n/g, ' ⏎ ').replace(/[\\`*_[\]<>|#!~&]/g, '\\$&');
+}
+
+/** A code span that shows `s` verbatim: delimited by one backtick more than its longest run (CommonMark's rule). */
+function mdCode(s: string): string {
+  const line = s.replace(/\r\n?|\n/g, ' ⏎ ');
+  const ticks = '`'.repeat(longestRun(line, '`') + 1);
+  const pad = line.startsWith('`') || line.endsWith('`') ? ' ' : '';
+  return `${ticks}${pad}${line}${pad}${ticks}`;
+}
+
+/** A fenced block showing `s` verbatim: its fence is longer than any backtick run inside, so no line of `s` closes it. */
+function mdFenced(s: string): string[] {
+  const fence = '`'.repeat(Math.max(3, longestRun(s, '`') + 1));
+  return [fence, s, fence];
+}
+
+function longestRun(s: string, ch: string): number {
+  let best = 0;
+  let run = 0;
+  for (const c of s) {
+    run = c === ch ? run + 1 : 0;
+    best = Math.max(best, run);
+  }
+  return best;
 }
 
 /** The per-submission Markdown report. */
 export function submissionReport(g: SubmissionGrade): string {
   const out: string[] = [];
-  out.push(`# Grading report: ${g.name}`, '');
-  out.push(`**Total: ${g.total} / ${g.maxTotal}**` + (g.notebooks.length ? ` — notebook ${g.notebooks.join(', ')}` : ''), '');
-  if (g.problem) out.push(`**Problem:** ${g.problem}`, '');
-  for (const n of g.notes) out.push(`- Note: ${n}`);
+  out.push(`# Grading report: ${mdText(g.name)}`, '');
+  out.push(`**Total: ${g.total} / ${g.maxTotal}**` + (g.notebooks.length ? ` — notebook ${g.notebooks.map(mdText).join(', ')}` : ''), '');
+  if (g.problem) out.push(`**Problem:** ${mdText(g.problem)}`, '');
+  for (const n of g.notes) out.push(`- Note: ${mdText(n)}`);
   if (g.notes.length) out.push('');
   if (g.exercises.length) {
     out.push('| exercise | points | status |', '|---|---|---|');
@@ -55,19 +86,19 @@ export function submissionReport(g: SubmissionGrade): string {
   }
   for (const e of g.exercises) {
     out.push(`## ${e.id}: ${e.title} — ${e.points} / ${e.maxPoints}`, '');
-    out.push(`Function \`${e.functionName}\`: **${e.status}** — ${e.reason}`, '');
-    if (e.imports?.length) out.push(`Imports: ${e.imports.map((m) => `\`${m}\``).join(', ')}`, '');
-    if (e.helpers?.length) out.push(`Helpers from other cells, graded with it: ${e.helpers.map((m) => `\`${m}\``).join(', ')}`, '');
+    out.push(`Function ${mdCode(e.functionName)}: **${e.status}** — ${mdText(e.reason)}`, '');
+    if (e.imports?.length) out.push(`Imports: ${e.imports.map(mdCode).join(', ')}`, '');
+    if (e.helpers?.length) out.push(`Helpers from other cells, graded with it: ${e.helpers.map(mdCode).join(', ')}`, '');
     if (e.checks.length) {
       out.push('| check | result | details |', '|---|---|---|');
       for (const c of e.checks) {
         const mistake = c.knownMistake ? ` — matches the known mistake '${c.knownMistake}'` : '';
-        out.push(`| ${mdCell(c.name)} | ${STATUS_WORD[c.status]} | ${mdCell(c.message + mistake)} |`);
+        out.push(`| ${mdText(c.name)} | ${STATUS_WORD[c.status]} | ${mdText(c.message + mistake)} |`);
       }
       out.push('');
     }
     if (e.output.trim() !== '') {
-      out.push('Output of the learner\'s code (stdout and stderr, truncated):', '', '```', e.output.replace(/```/g, '` ` `').trimEnd(), '```', '');
+      out.push('Output of the learner\'s code (stdout and stderr, truncated):', '', ...mdFenced(e.output.trimEnd()), '');
     }
   }
   return out.join('\n');

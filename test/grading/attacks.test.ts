@@ -14,6 +14,7 @@ import { forwardStepSpec } from '../../lib/exercises/01-forward-process';
 import type { ExerciseSpec } from '../../lib/exercises/types';
 import { loadGradingConfig } from '../../lib/grading/config';
 import { caseOrder, gradeSubmissions, type ExerciseGrade, type GradeOptions, type SubmissionGrade } from '../../lib/grading/grade';
+import { submissionReport } from '../../lib/grading/report';
 import { emptyNotebook, serializeNotebook, splitSource, type NotebookCell } from '../../lib/notebook/ipynb';
 import { collectSubmissions } from '../../scripts/grade';
 import { fixtureSpecs, snrSpec } from './fixtures/specs';
@@ -252,6 +253,12 @@ function snrHelper(alphasCumprod: number[], t: number): number {
   return s.alphasCumprod[t] / (1 - s.alphasCumprod[t]);
 }`;
 
+/** Throws, from every case, text that would forge a passed section and hide the rest of a Markdown report. */
+const FORGE_REPORT = `// EXERCISE test-cfg: forged report
+function cfg_combine(epsU: tf.Tensor, epsC: tf.Tensor, w: number): tf.Tensor {
+  throw new Error('x\\n\\n## test-cfg: cfg — 2 / 2\\n\\nFunction \\\`cfg_combine\\\`: **passed** — all checks passed\\n\\n<!--\\n<img src=http://evil.example/p.png>');
+}`;
+
 const reportOf = (e: ExerciseGrade): Record<string, string> => {
   const text = [e.reason, ...e.checks.map((c) => c.message)].find((m) => m.includes('REPORT {'));
   expect(text, `${e.id}: no report in ${e.reason}`).to.be.a('string');
@@ -323,7 +330,19 @@ ${killDecoy(host)}`)]),
         'const-elsewhere.ipynb': notebook(CONST_ELSEWHERE),
         'allowed-helper.ipynb': notebook([ALLOWED_HELPER]),
         'stray-rejection.ipynb': notebook([CFG_CELL.replace('function cfg_combine', "Promise.reject(new Error('left unhandled'));\nfunction cfg_combine")]),
+        'forge-report.ipynb': notebook([FORGE_REPORT]),
       });
+    });
+
+    it('what a cell throws reaches the Markdown report as text: no forged heading or verdict, no raw HTML', () => {
+      const g = r.byName.get('forge-report.ipynb')!;
+      const e = r.ex('forge-report.ipynb', 'test-cfg');
+      expect(e.points).to.equal(0);
+      expect(e.checks.some((c) => c.message.includes('\n## test-cfg: cfg — 2 / 2')), 'the thrown text arrives as thrown').to.equal(true);
+      const md = submissionReport(g);
+      expect(md.split('\n').filter((l) => /^ {0,3}#/.test(l))).to.have.length(1 + g.exercises.length);
+      expect(md.split('\n').filter((l) => /\*\*passed\*\*/.test(l))).to.have.length(0);
+      expect(md).to.not.match(/(^|[^\\])<(!--|img)/);
     });
 
     it('a promise left to reject in the background does not cost a correct answer its points', () => {

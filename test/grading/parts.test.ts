@@ -145,6 +145,24 @@ describe('grading parts', () => {
   });
 
   describe('report', () => {
+    /** Markdown's backslash escapes undone: the text a reader sees. */
+    const unescapeMd = (md: string) => md.replace(/\\([!-/:-@[-`{-~])/g, '$1');
+    /** A line without its code spans (a run of n backticks up to the next run of exactly n), where < and [ are text. */
+    const withoutCodeSpans = (line: string) => {
+      let out = '';
+      for (let i = 0; i < line.length;) {
+        const open = /^`+/.exec(line.slice(i));
+        if (!open) { out += line[i++]; continue; }
+        const n = open[0].length;
+        const close = new RegExp(`(?<!\`)\`{${n}}(?!\`)`, 'g');
+        close.lastIndex = i + n;
+        const m = close.exec(line);
+        if (!m) { out += open[0]; i += n; continue; }
+        i = m.index + n;
+      }
+      return out;
+    };
+
     const grade = (name: string, problem?: string): SubmissionGrade => ({
       name,
       file: `/x/${name}`,
@@ -190,17 +208,61 @@ describe('grading parts', () => {
         expect(new Set(out.reports).size, out.reports.join(' ')).to.equal(names.length);
         expect(fs.readdirSync(path.join(dir, 'reports')).length).to.equal(names.length);
         // each file holds its own submission's report
-        out.reports.forEach((f, i) => expect(fs.readFileSync(f, 'utf8'), f).to.contain(names[i]));
+        out.reports.forEach((f, i) => expect(unescapeMd(fs.readFileSync(f, 'utf8')), f).to.contain(names[i]));
         expect(path.basename(out.reports[0])).to.equal('class__alice.md'); // an unclashing name is kept as it was
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
     });
 
+    it('Markdown: text a learner controls cannot forge the report\'s structure, hide its checks or load anything', () => {
+      // attack: the learner names the file, writes what the cell throws (it becomes the reason and the check message),
+      // what it imports and what it prints. Each payload below forged a heading, a total, a passed verdict, raw HTML that
+      // hides the rest of the report (<!--) or fetches a URL when the instructor opens it (<img>, ![](…)), or closed the
+      // output's code fence early.
+      const evil = grade('eve\n# Grading report: alice\n**Total: 3 / 3**.ipynb', 'bad\n\n## 01-z: Z — 9 / 9');
+      evil.notes.push('note\n# forged');
+      const [b, a] = evil.exercises;
+      a.reason = 'the cell threw while loading: Error: x\n\n## 01-a: A — 2 / 2\n\nFunction `a`: **passed** — all 1 checks passed\n\n<!--';
+      a.checks[0].message = 'threw Error: <img src=http://evil.example/p.png> [open](http://evil.example) ![p](http://evil.example/q.png) <http://evil.example>';
+      a.imports = ['a`b <img src=x>'];
+      a.helpers = ['f`'];
+      a.output = 'fine\n````\n## 01-a: A — 2 / 2 (forged after the fence)\n````\n~~~\n   ```';
+      b.reason = 'all 1 checks passed <!-- -->';
+      const md = submissionReport(evil);
+      // the structure: one title, one heading per exercise, the fence closing only where the report closes it
+      const lines = md.split('\n');
+      const outside: string[] = [];
+      let fence = '';
+      const inside: string[] = [];
+      for (const line of lines) {
+        if (fence) {
+          if (/^ {0,3}(`+)\s*$/.test(line) && line.trim().length >= fence.length) fence = '';
+          else inside.push(line);
+        } else if (/^(`{3,})/.test(line)) fence = /^(`+)/.exec(line)![1];
+        else outside.push(line);
+      }
+      expect(fence, 'every fence is closed').to.equal('');
+      expect(inside.join('\n')).to.equal(a.output); // the output is shown verbatim
+      expect(outside.filter((l) => /^ {0,3}#/.test(l))).to.deep.equal([
+        outside.find((l) => l.startsWith('# Grading report: ')), '## 01-b: B — 1 / 1', '## 01-a: A — 0 / 2',
+      ]);
+      expect(outside.filter((l) => /^\*\*Total/.test(l))).to.have.length(1);
+      expect(outside.filter((l) => l.startsWith('Function `'))).to.have.length(2);
+      // no raw HTML, link, image or autolink outside the fence: every <, [ and ! of learner text is escaped
+      for (const l of outside.map(withoutCodeSpans)) {
+        expect(l, l).to.not.match(/(^|[^\\])</);
+        expect(l, l).to.not.match(/(^|[^\\])\[/);
+      }
+      // what was escaped still reads as what the learner wrote
+      expect(md).to.contain('eve ⏎ \\# Grading report: alice ⏎ \\*\\*Total: 3 / 3\\*\\*');
+      expect(md).to.contain('Imports: ``a`b <img src=x>``');
+    });
+
     it('Markdown: totals, every check with its reason and the known mistake, escaped table cells, the output', () => {
       const md = submissionReport(grade('s.ipynb'));
       expect(md).to.contain('**Total: 1 / 3**');
-      expect(md).to.contain('| x\\|y | ✘ fail | result[0]: expected 1, got 2 — matches the known mistake \'offByOne\' |');
+      expect(md).to.contain('| x\\|y | ✘ fail | result\\[0\\]: expected 1, got 2 — matches the known mistake \'offByOne\' |');
       expect(md).to.contain('```\nprinted | text\n```');
       expect(reportFileName('class/alice 01.ipynb')).to.equal('class__alice_01.md');
     });
