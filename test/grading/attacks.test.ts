@@ -253,10 +253,15 @@ function snrHelper(alphasCumprod: number[], t: number): number {
   return s.alphasCumprod[t] / (1 - s.alphasCumprod[t]);
 }`;
 
-/** Throws, from every case, text that would forge a passed section and hide the rest of a Markdown report. */
+/**
+ * Throws, from every case, an error whose message forges a verdict and loads a URL, and whose name (which the runner,
+ * unlike the message, passes on whole) adds a heading and opens an HTML comment that would hide the rest of the report.
+ */
 const FORGE_REPORT = `// EXERCISE test-cfg: forged report
 function cfg_combine(epsU: tf.Tensor, epsC: tf.Tensor, w: number): tf.Tensor {
-  throw new Error('x\\n\\n## test-cfg: cfg — 2 / 2\\n\\nFunction \\\`cfg_combine\\\`: **passed** — all checks passed\\n\\n<!--\\n<img src=http://evil.example/p.png>');
+  const e = new Error('x **passed** — all checks passed <img src=http://evil.example/p.png> ![p](http://evil.example/q.png)');
+  e.name = 'Error\\n\\n## test-cfg: cfg — 2 / 2\\n\\n<!--';
+  throw e;
 }`;
 
 const reportOf = (e: ExerciseGrade): Record<string, string> => {
@@ -338,11 +343,13 @@ ${killDecoy(host)}`)]),
       const g = r.byName.get('forge-report.ipynb')!;
       const e = r.ex('forge-report.ipynb', 'test-cfg');
       expect(e.points).to.equal(0);
-      expect(e.checks.some((c) => c.message.includes('\n## test-cfg: cfg — 2 / 2')), 'the thrown text arrives as thrown').to.equal(true);
+      expect(e.checks.some((c) => c.message.includes('\n## test-cfg: cfg — 2 / 2\n\n<!--: x **passed** — all checks passed <img src=')),
+        `the thrown text arrives as thrown: ${JSON.stringify(e.checks[0]?.message ?? e.reason)}`).to.equal(true);
       const md = submissionReport(g);
       expect(md.split('\n').filter((l) => /^ {0,3}#/.test(l))).to.have.length(1 + g.exercises.length);
-      expect(md.split('\n').filter((l) => /\*\*passed\*\*/.test(l))).to.have.length(0);
-      expect(md).to.not.match(/(^|[^\\])<(!--|img)/);
+      expect(md).to.not.match(/(^|[^\\])\*\*passed\*\*/);
+      expect(md).to.not.match(/(^|[^\\])<(img|!--)/);
+      expect(md).to.not.match(/(^|[^\\])!\[/);
     });
 
     it('a promise left to reject in the background does not cost a correct answer its points', () => {
