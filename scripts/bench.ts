@@ -151,9 +151,9 @@ export function benchModels(only?: string[], dir = path.join(ROOT, 'configs')): 
   const skipped: string[] = [];
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
   // the cost of a step depends on the network and the batch only: a config with the reference's network (the shipped
-  // models') would time the same thing again
+  // models') or with a network already picked (recipes that differ only in training) would time the same thing again
   const costKey = (m: ModelConfig, batch: number) => JSON.stringify({ ...m, predictionType: undefined, seed: undefined, batch });
-  const referenceKey = costKey(REFERENCE_UNET, BATCH);
+  const timedAs = new Map<string, string>([[costKey(REFERENCE_UNET, BATCH), 'reference']]);
   for (const f of files) {
     // notebook 10's VAE/GAN run configs and its study configs live beside the diffusion ones: no schedule, not timed here
     const raw = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { model?: { kind?: string }; schedule?: unknown };
@@ -162,10 +162,15 @@ export function benchModels(only?: string[], dir = path.join(ROOT, 'configs')): 
       continue;
     }
     const rc = readRunConfig(path.join(dir, f));
-    if (!only && costKey(rc.model, rc.train.batchSize) === referenceKey) {
-      skipped.push(`${rc.name}: the reference network at the same batch (timed once, as 'reference')`);
+    const key = costKey(rc.model, rc.train.batchSize);
+    const same = timedAs.get(key);
+    if (!only && same !== undefined) {
+      skipped.push(same === 'reference'
+        ? `${rc.name}: the reference network at the same batch (timed once, as 'reference')`
+        : `${rc.name}: the same network at the same batch as ${same} (timed once, as '${same}')`);
       continue;
     }
+    timedAs.set(key, rc.name);
     models.push({ name: rc.name, model: rc.model, schedule: rc.schedule, trainBatch: rc.train.batchSize });
   }
   // by default: the reference and the course's models; configs named *test* are for tests (name them to include them)

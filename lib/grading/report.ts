@@ -42,9 +42,14 @@ const STATUS_WORD: Record<string, string> = { pass: '✔ pass', fail: '✘ fail'
  * total or a verdict, hide the rest of the report (<!--) or make the instructor's viewer fetch a URL (<img>, ![](…)).
  */
 
-/** Inline text: one line (⏎ marks the line breaks it had), every character Markdown or HTML acts on backslash-escaped. */
+/**
+ * Inline text: one line (⏎ marks the line breaks it had), so it never starts a line (no heading, list, quote or HTML
+ * block); backslash-escaped where Markdown would act inline — emphasis (* _ ~), code (`), table cells (|), raw HTML and
+ * autolinks (<), and the "](" of a link or image. Brackets alone stay as they are: "[3,4,4,1]" is common in messages,
+ * and without "](" (and with no reference definitions in a report) they make no link.
+ */
 function mdText(s: string): string {
-  return s.replace(/\r\n?|\n/g, ' ⏎ ').replace(/[\\`*_[\]<>|#!~&]/g, '\\$&');
+  return s.replace(/\r\n?|\n/g, ' ⏎ ').replace(/[\\`*_~|<]/g, '\\$&').replace(/\]\(/g, ']\\(');
 }
 
 /** A code span that shows `s` verbatim: delimited by one backtick more than its longest run (CommonMark's rule). */

@@ -8,9 +8,11 @@ import { expect } from 'chai';
 import { benchModels } from '../../scripts/bench';
 
 describe('tools: npm run bench picks its models from configs/', () => {
-  it('the reference and the small course model; the shipped reference-size models, VAE/GAN and study configs skipped with reasons', () => {
+  it('the reference, each other network once; the shipped reference-size models, repeated networks, VAE/GAN and study configs skipped with reasons', () => {
     const { models, skipped } = benchModels(undefined, path.join(__dirname, '..', '..', 'configs'));
-    expect(models.map((m) => m.name)).to.deep.equal(['reference', 'unet-cond-mnist-small']);
+    // the two 60-minute experiments share one (scale-shift) network: timed once
+    expect(models.map((m) => m.name)).to.deep.equal(['reference', 'unet-cond-mnist-hour-ss-minsnr', 'unet-cond-mnist-small']);
+    expect(skipped).to.include("unet-cond-mnist-hour-ss: the same network at the same batch as unet-cond-mnist-hour-ss-minsnr (timed once, as 'unet-cond-mnist-hour-ss-minsnr')");
     for (const f of ['vae-mnist.json', 'gan-mnist.json', 'why-diffusion-mnist.json']) {
       expect(skipped.some((s) => s.startsWith(`${f}: not a diffusion run config`)), f).to.equal(true);
     }
