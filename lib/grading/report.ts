@@ -2,6 +2,7 @@
  * What the instructor gets: a gradebook (CSV, one row per submission, one column per exercise, total, max) and one
  * Markdown report per submission. Both are deterministic (no timings, sorted), so grading twice gives identical files.
  */
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { SubmissionGrade } from './grade';
@@ -109,9 +110,18 @@ export function submissionReport(g: SubmissionGrade): string {
   return out.join('\n');
 }
 
-/** File name of a submission's report: its gradebook name with separators flattened. */
+/** Longest flattened name kept whole: with "-<8 hex>", "-<k>" and ".md" a report's name stays far below 255 bytes. */
+const MAX_REPORT_BASE = 200;
+
+/**
+ * File name of a submission's report: its gradebook name with separators flattened (ASCII only, so bytes = characters).
+ * A longer name (a folder plus a file name near the file system's 255-byte limit) is cut, and a hash of the whole name
+ * keeps it apart from others cut alike: writing it would otherwise fail (ENAMETOOLONG) and stop every later report.
+ */
 export function reportFileName(name: string): string {
-  return name.replace(/\.ipynb$/i, '').replace(/[\\/]/g, '__').replace(/[^\w.@+-]/g, '_') + '.md';
+  const flat = name.replace(/\.ipynb$/i, '').replace(/[\\/]/g, '__').replace(/[^\w.@+-]/g, '_');
+  if (flat.length <= MAX_REPORT_BASE) return `${flat}.md`;
+  return `${flat.slice(0, MAX_REPORT_BASE)}-${createHash('sha256').update(name).digest('hex').slice(0, 8)}.md`;
 }
 
 export interface WrittenOutputs {

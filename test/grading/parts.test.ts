@@ -215,6 +215,24 @@ describe('grading parts', () => {
       }
     });
 
+    it('a submission name too long for a report file name (a folder + a 249-character file name) cannot stop the batch\'s reports', () => {
+      // attack: the file system allows 255 bytes per name; the flattened "section-a__<249 x>.md" is longer, and writing it
+      // threw ENAMETOOLONG, so the reports of every later submission were never written
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reports-'));
+      try {
+        const long = `section-a/${'x'.repeat(249)}.ipynb`;
+        const names = [long, `section-a/${'x'.repeat(249)}y.ipynb`.replace('xy', 'y'), 'section-a/zoe.ipynb'];
+        const out = writeOutputs(names.map((n) => grade(n)), dir);
+        expect(fs.readdirSync(path.join(dir, 'reports')).length).to.equal(names.length);
+        for (const f of out.reports) expect(Buffer.byteLength(path.basename(f)), f).to.be.at.most(255);
+        out.reports.forEach((f, i) => expect(unescapeMd(fs.readFileSync(f, 'utf8')), f).to.contain(names[i]));
+        expect(new Set(out.reports.map((f) => path.basename(f).toLowerCase())).size).to.equal(names.length);
+        expect(path.basename(out.reports[2])).to.equal('section-a__zoe.md');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('Markdown: text a learner controls cannot forge the report\'s structure, hide its checks or load anything', () => {
       // attack: the learner names the file, writes what the cell throws (it becomes the reason and the check message),
       // what it imports and what it prints. Each payload below forged a heading, a total, a passed verdict, raw HTML that
