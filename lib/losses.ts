@@ -18,6 +18,16 @@ import type { NoiseSchedule } from './schedule';
 
 export type LossWeighting = 'none' | { minSnrGamma: number };
 
+/** `w` as a LossWeighting, or a named error: 'none', or { minSnrGamma: γ } with a finite γ > 0. `what` names the field. */
+export function checkLossWeighting(w: unknown, what: string): LossWeighting {
+  if (w === 'none') return w;
+  const gamma = typeof w === 'object' && w !== null ? (w as { minSnrGamma?: unknown }).minSnrGamma : undefined;
+  if (!(typeof gamma === 'number' && gamma > 0 && Number.isFinite(gamma))) {
+    throw new InvalidArgumentError(`${what} must be 'none' or { "minSnrGamma": a positive number }, got ${JSON.stringify(w)}`);
+  }
+  return w as LossWeighting;
+}
+
 /** The regression target of a model that predicts `predictionType`. */
 export function predictionTarget(predictionType: PredictionType, x0: tf.Tensor, noise: tf.Tensor, t: Timesteps, schedule: NoiseSchedule): tf.Tensor {
   switch (checkPredictionType(predictionType)) {
@@ -94,10 +104,7 @@ export function diffusionLossPerExample(model: Denoiser, x0: tf.Tensor, schedule
   const ts = batchTimesteps(opts.t, b, schedule, seeds.next);
   const noiseSeed = seeds.next();
   if (opts.noise) assertSameShape(x0, opts.noise, 'diffusionLoss(x0, noise)');
-  const w = opts.weighting ?? 'none';
-  if (w !== 'none' && (typeof w !== 'object' || typeof w.minSnrGamma !== 'number')) {
-    throw new InvalidArgumentError(`weighting must be 'none' or { minSnrGamma: number }, got ${JSON.stringify(w)}`);
-  }
+  const w = checkLossWeighting(opts.weighting ?? 'none', 'weighting');
   // the weight of every timestep, computed once here (validates γ before any tensor is made)
   const weights = w === 'none' ? undefined : Array.from(schedule.snr, (snr) => minSnrWeight(snr, w.minSnrGamma, predictionType));
   return tf.tidy(() => {

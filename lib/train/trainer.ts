@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError, NonFiniteError } from '../errors';
-import { diffusionLoss, type LossWeighting } from '../losses';
+import { checkLossWeighting, diffusionLoss, type LossWeighting } from '../losses';
 import type { DiffusionModel } from '../models/types';
 import type { Denoiser } from '../param';
 import { makeRng } from '../random';
@@ -59,13 +59,7 @@ export function validateTrainConfig(c: TrainConfig): void {
   if (!(c.classDropout >= 0 && c.classDropout <= 1)) bad(`classDropout must be in [0, 1], got ${c.classDropout}`);
   if (!Number.isInteger(c.seed)) bad(`seed must be an integer, got ${c.seed}`);
   if (!(Number.isInteger(c.checkpointEvery) && c.checkpointEvery >= 0)) bad(`checkpointEvery must be an integer ≥ 0, got ${c.checkpointEvery}`);
-  const w = c.lossWeighting;
-  if (w !== undefined && w !== 'none') {
-    const gamma = typeof w === 'object' && w !== null ? (w as { minSnrGamma?: unknown }).minSnrGamma : undefined;
-    if (!(typeof gamma === 'number' && gamma > 0 && Number.isFinite(gamma))) {
-      bad(`lossWeighting must be 'none' or { "minSnrGamma": a positive number }, got ${JSON.stringify(w)}`);
-    }
-  }
+  if (c.lossWeighting !== undefined) checkLossWeighting(c.lossWeighting, 'train config: lossWeighting');
 }
 
 /** A 32-bit seed for random stream `stream` of step `step` (a hash, so nearby steps get unrelated seeds). */
