@@ -6,8 +6,8 @@ on the CPU with the same training step (ε-MSE, Adam, gradient clipping, EMA) so
                                           [--device cpu|cuda]
 
 --device cuda times the same step on the GPU (scripts/gpu-check.sh's device run, next to tfjs' webgpu backend): one run
-in this process, each timed step ending in a read-back (loss.item()), so queued GPU work is inside the time; CUDA is
-touched only when asked for. Without CUDA it prints {"skipped": …}.
+in this process, each timed step ending in a read-back (loss.item()), so queued GPU work is inside the time; in plain
+fp32 like tfjs (TF32 off: PyTorch's default would run the convolutions in TF32); CUDA is touched only when asked for. Without CUDA it prints {"skipped": …}.
 
 Prints ONE JSON object on stdout (progress goes to stderr). Without torch (Debian: `apt-get install python3-torch`) it
 prints {"skipped": "<why>"} and exits 0, so the benchmark goes on without the comparison.
@@ -165,6 +165,10 @@ def measure_one(cfg, threads, batch, steps, warmup, device="cpu"):
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    if device == "cuda":
+        # plain fp32, as tfjs computes: PyTorch's default runs cuDNN convolutions in TF32 on tensor cores (10-bit mantissa)
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     model = build(cfg).to(device)
     params = sum(p.numel() for p in model.parameters())
     ema = [p.detach().clone() for p in model.parameters()]
@@ -212,6 +216,7 @@ def measure_one(cfg, threads, batch, steps, warmup, device="cpu"):
     }
     if device == "cuda":
         result["gpu"] = torch.cuda.get_device_name(0)
+        result["precision"] = "fp32 (TF32 off for cuDNN and matmul)"
         result["peakGpuMB"] = torch.cuda.max_memory_allocated() / 2**20
     return result
 

@@ -11,8 +11,11 @@
 #    lib/train's Trainer and a sample grid;
 # 4. bench.js (scripts/bench.ts = `npm run bench`): the webgpu row of both U-Nets next to PyTorch on CUDA in the same
 #    run (scripts/bench_torch.py --device cuda, when a python3 here has torch), with the kernel profile of a step;
-# 5. bench-webgpu-kernels.js (scripts/bench-webgpu-kernels.ts --gpu): the course's WGSL kernels against tfjs' own.
-# Each part has a time limit so that the whole stays inside the tool's 600 s (RUN_BUDGET, default 560 s; parts that
+# 5. bench-webgpu-kernels.js (scripts/bench-webgpu-kernels.ts --gpu): the course's WGSL kernels against tfjs' own;
+# 6. bench-webgpu-host.js (scripts/bench-webgpu-host.ts --gpu): host time per step for tfjs' submit batching, GPU time
+#    per step, and where the host's time goes (V8 profile).
+# --parts a,b runs only those parts (check, bench, bench-256, kernels, host; default all).
+# Each part has a time limit so that the whole stays inside the tool's 600 s (RUN_BUDGET, default 500 s; parts that
 # no longer fit are skipped with a message). --tiny: the dry run's sizes (scripts/gpu-check.sh --dry-run, llvmpipe).
 # Everything it prints also goes to $OUT/gpu-check.log.
 set -uo pipefail
@@ -23,9 +26,17 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 exec > >(tee -a "$out/gpu-check.log") 2>&1
 start=$(date +%s)
-budget=${RUN_BUDGET:-560}
+budget=${RUN_BUDGET:-500}
 tiny=0
-[ "${1:-}" = --tiny ] && tiny=1
+parts=check,bench,bench-256,kernels,host
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tiny) tiny=1; shift ;;
+    --parts) parts=$2; shift 2 ;;
+    *) echo "usage: run.sh [--tiny] [--parts check,bench,bench-256,kernels,host]"; exit 2 ;;
+  esac
+done
+want() { [[ ",$parts," == *",$1,"* ]]; }
 say() { echo "[run.sh +$(( $(date +%s) - start ))s] $*"; }
 left() { echo $(( budget - ($(date +%s) - start) )); }
 
@@ -41,7 +52,7 @@ unxz_to "$here/node.xz" "$work/node" && chmod +x "$work/node"
 mkdir -p "$work/node_modules/webgpu/dist/linux-x64"
 cp "$here/webgpu/package.json" "$here/webgpu/index.js" "$work/node_modules/webgpu/"
 unxz_to "$here/webgpu/dist/linux-x64/dawn.node.xz" "$work/node_modules/webgpu/dist/linux-x64/dawn.node"
-for b in gpu-check bench bench-webgpu-kernels; do unxz_to "$here/$b.js.xz" "$work/$b.js"; done
+for b in gpu-check bench bench-webgpu-kernels bench-webgpu-host; do unxz_to "$here/$b.js.xz" "$work/$b.js"; done
 unxz_to "$here/mnist-subset.bin.xz" "$work/mnist-subset.bin"
 say "node $("$work/node" --version)"
 
@@ -52,15 +63,28 @@ if [ -n "$loader" ]; then
   say "Vulkan loader present: $loader"
 elif [ -n "${GPU_CHECK_DRY_RUN:-}" ]; then
   say "no Vulkan loader, and a dry run does not install into / (on the device: dpkg -x libvulkan1_*.deb / && ldconfig)"
-else
-  deb=$(ls "$here"/libvulkan1_*.deb | head -1)
-  say "installing the Vulkan loader from $(basename "$deb")"
-  if command -v dpkg >/dev/null; then dpkg -x "$deb" /
-  else (cd "$work" && ar x "$deb" && tar -xf data.tar.* -C /); fi
+fi
+# NVIDIA's Vulkan ICD is libGLX_nvidia.so.0, which needs libglvnd (libGLdispatch.so.0): without it the loader says
+# "Could not get 'vkCreateInstance' … for ICD libGLX_nvidia.so.0" (seen on a lent H200). Install what is missing.
+if [ -z "${GPU_CHECK_DRY_RUN:-}" ]; then
+  for deb in "$here"/*.deb; do
+    lib=$(basename "$deb" | cut -d_ -f1)
+    case "$lib" in libvulkan1) probe='libvulkan\.so\.1 ' ;; libglvnd0) probe='libGLdispatch\.so\.0 ' ;; libglx0) probe='libGLX\.so\.0 ' ;;
+      libgl1) probe='libGL\.so\.1 ' ;; libegl1) probe='libEGL\.so\.1 ' ;; libopengl0) probe='libOpenGL\.so\.0 ' ;; *) probe='^$' ;; esac
+    if grep -q "$probe" <<<"$ld_cache"; then continue; fi
+    say "installing $(basename "$deb")"
+    if command -v dpkg >/dev/null; then dpkg -x "$deb" /
+    else (cd "$work" && ar x "$deb" && tar -xf data.tar.* -C /); fi
+  done
   ldconfig
 fi
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && [ -f "$icd" ]; then export VK_DRIVER_FILES=$icd; fi
+egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+if [ -z "${__EGL_VENDOR_LIBRARY_FILENAMES:-}" ] && [ -f "$egl" ]; then export __EGL_VENDOR_LIBRARY_FILENAMES=$egl; fi
+# what the ICD's library lacks, if anything (the usual reason for "Found no drivers")
+icd_lib=$(grep -m1 'libGLX_nvidia\.so\.0 ' <<<"$(ldconfig -p 2>/dev/null || true)" | sed 's/.*=> //')
+[ -n "$icd_lib" ] && say "ICD library $icd_lib; unresolved: $(ldd "$icd_lib" 2>/dev/null | grep 'not found' | tr -s ' \n' ' ' || true)"
 say "VK_DRIVER_FILES=${VK_DRIVER_FILES:-(unset)}; GPU: $(nvidia-smi -L 2>/dev/null | head -2 | tr '\n' ' ' || echo 'nvidia-smi not found')"
 
 # PyTorch for the CUDA rows, if a python3 here has it
@@ -90,17 +114,25 @@ torch_args=(--no-torch)
 [ -n "$torch_py" ] && torch_args=(--torch-device cuda --torch-python "$torch_py")
 if [ "$tiny" = 1 ]; then
   # llvmpipe: webgpu must be forced onto a CPU adapter; tiny sizes
-  run "gpu-check" 150 "$work/node" "$work/gpu-check.js" --out "$out" --data "$work/mnist-subset.bin" --budget 120 --tiny
-  run "bench (webgpu row)" 120 "$work/node" "$work/bench.js" --variants webgpu --webgpu --tiny --batch 2 --models unet-cond-mnist \
+  want check && run "gpu-check" 150 "$work/node" "$work/gpu-check.js" --out "$out" --data "$work/mnist-subset.bin" --budget 120 --tiny
+  want bench && run "bench (webgpu row)" 120 "$work/node" "$work/bench.js" --variants webgpu --webgpu --tiny --batch 2 --models unet-cond-mnist \
     --profile "${torch_args[@]}" --json "$out/bench.json"
-  run "bench-webgpu-kernels" 120 "$work/node" "$work/bench-webgpu-kernels.js" --batches 2 --reps 1 --models unet-cond-mnist-small \
+  want kernels && run "bench-webgpu-kernels" 120 "$work/node" "$work/bench-webgpu-kernels.js" --batches 2 --reps 1 --models unet-cond-mnist-small \
     --only adam,clip,step --json "$out/bench-webgpu-kernels.json"
+  want host && run "bench-webgpu-host" 150 "$work/node" "$work/bench-webgpu-host.js" --batches 2 --rounds 1 --steps 2 \
+    --json "$out/bench-webgpu-host.json"
 else
-  run "gpu-check" 230 "$work/node" "$work/gpu-check.js" --out "$out" --data "$work/mnist-subset.bin" --budget 200
-  # both U-Nets at batch 64, the webgpu row only on the real GPU (no --webgpu), PyTorch on CUDA in the same run
-  run "bench (webgpu row + PyTorch CUDA)" 190 "$work/node" "$work/bench.js" --variants webgpu --quick --profile \
+  # host time per step for submit batches of 15 (tfjs), 64, 256, interleaved; GPU time per step; V8 profile of the host
+  want host && DIFFUSION_WEBGPU_PROFILE=1 run "bench-webgpu-host" 200 "$work/node" "$work/bench-webgpu-host.js" --gpu \
+    --batches 64,256 --rounds 5 --steps 10 --settings submit-15,submit-64,submit-256 --json "$out/bench-webgpu-host.json"
+  want check && run "gpu-check" 160 "$work/node" "$work/gpu-check.js" --out "$out" --data "$work/mnist-subset.bin" --budget 130
+  # the U-Nets at batch 64, the webgpu row only on the real GPU (no --webgpu), PyTorch on CUDA in the same run
+  want bench && run "bench B=64 (webgpu row + PyTorch CUDA)" 170 "$work/node" "$work/bench.js" --variants webgpu --quick --profile \
     "${torch_args[@]}" --json "$out/bench.json"
-  run "bench-webgpu-kernels" 150 "$work/node" "$work/bench-webgpu-kernels.js" --gpu --batches 64 --reps 3 \
+  # the reference U-Net at batch 256 (the issue's second column), same pairing
+  want bench-256 && run "bench B=256 reference (webgpu row + PyTorch CUDA)" 100 "$work/node" "$work/bench.js" --variants webgpu --quick \
+    --batch 256 --models reference --profile "${torch_args[@]}" --json "$out/bench-256.json"
+  want kernels && run "bench-webgpu-kernels" 100 "$work/node" "$work/bench-webgpu-kernels.js" --gpu --batches 64 --reps 3 \
     --json "$out/bench-webgpu-kernels.json"
 fi
 say "done; results in $out: $(ls "$out" | tr '\n' ' ')"

@@ -9,13 +9,15 @@
 #   webgpu/               Dawn's Node binding: package.json, index.js, dist/linux-x64/dawn.node.xz (nothing else)
 #   gpu-check.js.xz       esbuild bundles (lib + tfjs; `webgpu` stays external) of scripts/gpu-check.ts (kernels and a
 #   bench.js.xz           Trainer step vs cpu, a training run with lib/train's Trainer, a sample grid), scripts/bench.ts
-#   bench-webgpu-kernels.js.xz  (`npm run bench`: the webgpu row + PyTorch CUDA) and scripts/bench-webgpu-kernels.ts
+#   bench-webgpu-kernels.js.xz  (`npm run bench`: the webgpu row + PyTorch CUDA), scripts/bench-webgpu-kernels.ts
+#   bench-webgpu-host.js.xz     and scripts/bench-webgpu-host.ts (host time per step, GPU time per step, a V8 profile)
 #   mnist-subset.bin.xz   10,000 training digits (scripts/gpu-check-data.ts)
-#   libvulkan1_*.deb      the Vulkan loader (apt-get download libvulkan1)
+#   lib*.deb              the Vulkan loader and libglvnd (NVIDIA's Vulkan ICD links against it), apt-get download
 #   run.sh                the device side (scripts/gpu-check-device.sh): unpack, Vulkan loader + NVIDIA ICD, then the
-#                         three parts, each with a time limit
+#                         five parts, each with a time limit
 # On the device:  bash build/gpu-check/run.sh        (results under $OUT: gpu-check.json, gpu-check.log, loss.csv,
-#                 samples.png, bench.json, bench-webgpu-kernels.json)
+#                 samples.png, bench.json, bench-256.json, bench-webgpu-kernels.json, bench-webgpu-host.json);
+#                 `run.sh --parts host,bench` runs only those parts
 #
 # --dry-run: then runs run.sh here, on Mesa llvmpipe (webgpu forced, tiny sizes), to prove the package works end to
 # end; its results go to DIR/dry-run-out. Downloads (Node, the .deb) are cached in ~/.cache/diffusion-course/.
@@ -36,8 +38,8 @@ cache=${XDG_CACHE_HOME:-$HOME/.cache}/diffusion-course/gpu-check
 mkdir -p "$cache" "$out"
 out=$(cd "$out" && pwd)
 # only what this script writes (never a blanket rm in a folder the caller named)
-rm -rf "$out/node.xz" "$out/webgpu" "$out"/gpu-check.js* "$out"/bench.js* "$out"/bench-webgpu-kernels.js* "$out/mnist-subset.bin" \
-  "$out/mnist-subset.bin.xz" "$out"/libvulkan1_*.deb "$out/run.sh" "$out/dry-run-out"
+rm -rf "$out/node.xz" "$out/webgpu" "$out"/gpu-check.js* "$out"/bench.js* "$out"/bench-webgpu-kernels.js* "$out"/bench-webgpu-host.js* "$out/mnist-subset.bin" \
+  "$out/mnist-subset.bin.xz" "$out"/*.deb "$out/run.sh" "$out/dry-run-out"
 for tool in xz npm apt-get; do
   command -v "$tool" >/dev/null || { echo "[gpu-check] $tool is needed (apt-get install xz-utils / Node.js with npm)"; exit 1; }
 done
@@ -62,7 +64,7 @@ key=$(sha256sum "$dawn" | cut -c1-16)
 [ -f "$cache/dawn-$key.xz" ] || { xzc "$dawn" "$cache/dawn-$key.xz.part" && mv "$cache/dawn-$key.xz.part" "$cache/dawn-$key.xz"; }
 cp "$cache/dawn-$key.xz" "$out/webgpu/dist/linux-x64/dawn.node.xz"
 
-for b in gpu-check bench bench-webgpu-kernels; do
+for b in gpu-check bench bench-webgpu-kernels bench-webgpu-host; do
   echo "[gpu-check] bundle of scripts/$b.ts (esbuild)"
   npx esbuild "scripts/$b.ts" --bundle --platform=node --target=node20 --external:webgpu --external:canvas \
     --log-level=error --outfile="$out/$b.js"
@@ -77,13 +79,17 @@ echo "[gpu-check] training digits"
 node -r ts-node/register scripts/gpu-check-data.ts "$out/mnist-subset.bin" 10000
 xz -T2 -6 "$out/mnist-subset.bin"
 
-echo "[gpu-check] libvulkan1 (.deb)"
-if ! ls "$cache"/libvulkan1_*.deb >/dev/null 2>&1; then
-  # (as root apt warns that it cannot drop privileges to write into a root-owned cache: harmless)
-  (cd "$cache" && apt-get download libvulkan1 2>&1 | grep -v 'unsandboxed as root' >&2 || true)
-  ls "$cache"/libvulkan1_*.deb >/dev/null 2>&1 || { echo "[gpu-check] apt-get download libvulkan1 failed (apt-get update first?)"; exit 1; }
-fi
-cp "$cache"/libvulkan1_*.deb "$out/"
+# the Vulkan loader, and libglvnd's libraries that NVIDIA's Vulkan ICD (libGLX_nvidia.so.0) links against
+debs="libvulkan1 libglvnd0 libglx0 libgl1 libegl1 libopengl0"
+echo "[gpu-check] $debs (.deb)"
+for d in $debs; do
+  if ! ls "$cache/${d}_"*.deb >/dev/null 2>&1; then
+    # (as root apt warns that it cannot drop privileges to write into a root-owned cache: harmless)
+    (cd "$cache" && apt-get download "$d" 2>&1 | grep -v 'unsandboxed as root' >&2 || true)
+    ls "$cache/${d}_"*.deb >/dev/null 2>&1 || { echo "[gpu-check] apt-get download $d failed (apt-get update first?)"; exit 1; }
+  fi
+  cp "$cache/${d}_"*.deb "$out/"
+done
 
 cp scripts/gpu-check-device.sh "$out/run.sh"
 chmod +x "$out/run.sh"
