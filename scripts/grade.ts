@@ -62,10 +62,11 @@ export function parseArgs(argv: string[]): GradeArgs {
 }
 
 /**
- * The .ipynb files to grade: files as given, folders searched recursively (checkpoints skipped). Names are relative to
- * the folder given; with several inputs they start with the input's own name, so that they stay distinct.
+ * The .ipynb files to grade: files as given, folders searched recursively (checkpoints skipped; in a folder only
+ * regular files, anything else named *.ipynb is reported to onSkip). Names are relative to the folder given; with
+ * several inputs they start with the input's own name, so that they stay distinct.
  */
-export function collectSubmissions(inputs: string[]): Submission[] {
+export function collectSubmissions(inputs: string[], onSkip: (why: string) => void = (why) => console.warn(`[grade] ${why}`)): Submission[] {
   const subs: Submission[] = [];
   for (const input of inputs) {
     if (!fs.existsSync(input)) throw new InvalidArgumentError(`no such file or folder: ${input}`);
@@ -81,6 +82,9 @@ export function collectSubmissions(inputs: string[]): Submission[] {
           if (entry.name !== '.ipynb_checkpoints' && entry.name !== 'node_modules' && !entry.name.startsWith('.')) walk(full);
         } else if (entry.isFile() && entry.name.endsWith('.ipynb')) {
           subs.push({ file: path.resolve(full), name: prefix + path.relative(input, full).split(path.sep).join('/') });
+        } else if (entry.name.endsWith('.ipynb')) {
+          // a link could point at another learner's notebook or /dev/zero, a FIFO would block the read: never followed
+          onSkip(`skipped ${full}: not a regular file (${entry.isSymbolicLink() ? 'a symbolic link' : 'a device, FIFO or socket'}); copy the notebook itself there to grade it`);
         }
       }
     };

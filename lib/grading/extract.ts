@@ -53,13 +53,38 @@ export function extractExercises(nb: Notebook): Extraction {
   return { cells, codeCells, notes };
 }
 
+/**
+ * A submission larger than this is refused unread. The course's notebooks are under 50 kB without outputs and a few MB
+ * with them (digit grids, charts); a learner's file is hostile input, and one 360 MB file of empty JSON arrays took the
+ * grader 7.4 minutes and 9 GB of memory to parse — with --jobs 3 enough to have the whole batch killed.
+ */
+export const MAX_SUBMISSION_BYTES = 32 * 1024 * 1024;
+/**
+ * More JSON arrays and objects than this ('[' and '{' anywhere, strings included: an upper bound, counted before
+ * parsing) and the file is refused: each costs the parser an object, so 32 MB of "[]," would still take ~1 GB. Real
+ * notebooks have thousands (a chart's data points are the most).
+ */
+export const MAX_SUBMISSION_CONTAINERS = 1_000_000;
+
 /** Read and parse a submission without modifying it; CorruptFileError says why it is not a notebook. */
 export function readSubmission(file: string): Notebook {
-  let text: string;
+  let buf: Buffer;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    const size = fs.statSync(file).size;
+    if (size > MAX_SUBMISSION_BYTES) {
+      throw new CorruptFileError(`${file}: ${(size / 2 ** 20).toFixed(1)} MB, more than the ${MAX_SUBMISSION_BYTES / 2 ** 20} MB a `
+        + 'submission may have (clear its outputs and save it again); not read');
+    }
+    buf = fs.readFileSync(file);
   } catch (e) {
+    if (e instanceof CorruptFileError) throw e;
     throw new CorruptFileError(`${file}: cannot be read (${(e as Error).message})`);
   }
-  return parseNotebook(text, file);
+  let containers = 0;
+  for (let i = 0; i < buf.length; i++) if (buf[i] === 0x5b || buf[i] === 0x7b) containers++;
+  if (containers > MAX_SUBMISSION_CONTAINERS) {
+    throw new CorruptFileError(`${file}: ${containers} JSON arrays and objects, more than the ${MAX_SUBMISSION_CONTAINERS} `
+      + 'a notebook may have; not parsed');
+  }
+  return parseNotebook(buf.toString('utf8'), file);
 }

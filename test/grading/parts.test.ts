@@ -1,12 +1,13 @@
 // The grader's parts without child processes: extraction, compilation, configuration, CSV/Markdown, CLI arguments.
 import { expect } from 'chai';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { CorruptFileError, InvalidArgumentError } from '../../lib/errors';
 import { compileCell, EXPORT_NAME, rewriteLibImports } from '../../lib/grading/compile';
 import { DEFAULT_RULE, loadGradingConfig, ruleFor } from '../../lib/grading/config';
-import { exerciseIdOf, extractExercises } from '../../lib/grading/extract';
+import { exerciseIdOf, extractExercises, MAX_SUBMISSION_BYTES, MAX_SUBMISSION_CONTAINERS, readSubmission } from '../../lib/grading/extract';
 import { gradeSubmissions, importsOf, type SubmissionGrade } from '../../lib/grading/grade';
 import { SandboxUnavailableError } from '../../lib/grading/sandbox';
 import { buildLibView } from '../../lib/grading/libview';
@@ -37,6 +38,33 @@ describe('grading parts', () => {
       const ex = extractExercises(nb);
       expect(ex.cells.get('01-a')!.source).to.contain('const v = 1');
       expect(ex.notes[0]).to.contain('appears again in cell 2');
+    });
+
+    // The attack (run first, unguarded): a 360 MB file of empty JSON arrays took readSubmission 444 s and 9 GB of memory.
+    it('refuses, unread and quickly, a submission too large or with too many JSON containers; a real one still reads', () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grading-flood-'));
+      try {
+        const big = path.join(dir, 'big.ipynb');
+        fs.writeFileSync(big, '{"nbformat":4,"cells":[],"metadata":{"x":"');
+        fs.truncateSync(big, MAX_SUBMISSION_BYTES + 1); // sparse: no disk used
+        let t0 = Date.now();
+        expect(() => readSubmission(big)).to.throw(CorruptFileError, /big\.ipynb: 32\.0 MB, more than the 32 MB a submission may have .*not read/);
+        expect(Date.now() - t0).to.be.lessThan(1000);
+
+        const flood = path.join(dir, 'flood.ipynb');
+        fs.writeFileSync(flood, `{"nbformat":4,"cells":[],"metadata":{"x":[${'[],'.repeat(MAX_SUBMISSION_CONTAINERS)}[]]}}`);
+        t0 = Date.now();
+        expect(() => readSubmission(flood)).to.throw(CorruptFileError, `${MAX_SUBMISSION_CONTAINERS + 5} JSON arrays and objects, more than the ${MAX_SUBMISSION_CONTAINERS}`);
+        expect(Date.now() - t0).to.be.lessThan(2000);
+
+        // exactly at the container limit (4 containers around the list, the list's last one) it is parsed as usual
+        const ok = path.join(dir, 'ok.ipynb');
+        fs.writeFileSync(ok, `{"nbformat":4,"cells":[],"metadata":{"x":[${'[],'.repeat(MAX_SUBMISSION_CONTAINERS - 5)}[]]}}`);
+        expect(readSubmission(ok).cells).to.deep.equal([]);
+        expect(fs.readdirSync(dir).sort()).to.deep.equal(['big.ipynb', 'flood.ipynb', 'ok.ipynb']); // nothing written beside them
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 
@@ -322,6 +350,23 @@ describe('grading parts', () => {
         expect(collectSubmissions([dir]).map((s) => s.name)).to.deep.equal(['alice/01.ipynb', 'bob.ipynb']);
         expect(collectSubmissions([path.join(dir, 'bob.ipynb')]).map((s) => s.name)).to.deep.equal(['bob.ipynb']);
         expect(() => collectSubmissions([path.join(dir, 'missing')])).to.throw(InvalidArgumentError, 'no such file');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('in a folder, a symbolic link or a FIFO named *.ipynb is reported and not followed (another learner\'s file, /dev/zero)', () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grading-links-'));
+      try {
+        fs.writeFileSync(path.join(dir, 'alice.ipynb'), '{}');
+        fs.symlinkSync(path.join(dir, 'alice.ipynb'), path.join(dir, 'mallory.ipynb'));
+        fs.symlinkSync('/dev/zero', path.join(dir, 'zero.ipynb'));
+        const fifo = spawnSync('mkfifo', [path.join(dir, 'pipe.ipynb')]).status === 0;
+        const skipped: string[] = [];
+        expect(collectSubmissions([dir], (why) => skipped.push(why)).map((s) => s.name)).to.deep.equal(['alice.ipynb']);
+        expect(skipped.filter((w) => w.includes('a symbolic link')).map((w) => path.basename(w.split(':')[0]))).to.deep.equal(['mallory.ipynb', 'zero.ipynb']);
+        if (fifo) expect(skipped.some((w) => w.includes('pipe.ipynb: not a regular file (a device, FIFO or socket)'))).to.equal(true);
+        expect(skipped.length).to.equal(fifo ? 3 : 2);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
