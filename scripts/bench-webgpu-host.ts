@@ -20,31 +20,28 @@ import * as fs from 'node:fs';
 import * as inspector from 'node:inspector';
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../lib/errors';
-import { createModel, REFERENCE_UNET, type ModelConfig } from '../lib/models';
+import { createModel } from '../lib/models';
 import { loadWebGpu } from '../lib/backend/webgpu';
 import { initBackend } from '../lib/backend';
 import { makeSchedule } from '../lib/train/run-config';
-import { DEFAULT_TRAIN, Trainer, type Batch } from '../lib/train/trainer';
+import { DEFAULT_TRAIN, Trainer } from '../lib/train/trainer';
+import { benchModels, syntheticBatch } from './bench-models';
+import { ArgList } from './cli-args';
 import { countDispatches } from '../test/backend/webgpu-cases';
 
 interface Args { gpu: boolean; batches: number[]; models: string[]; rounds: number; steps: number; settings: string[]; json?: string }
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { gpu: false, batches: [64, 256], models: ['reference'], rounds: 5, steps: 10, settings: ['submit-15', 'submit-64'] };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = () => {
-      const next = argv[++i];
-      if (next === undefined) throw new InvalidArgumentError(`${k} needs a value`);
-      return next;
-    };
+  const args = new ArgList(argv);
+  for (let k = args.next(); k !== undefined; k = args.next()) {
     if (k === '--gpu') a.gpu = true;
-    else if (k === '--batches') a.batches = v().split(',').map(Number);
-    else if (k === '--models') a.models = v().split(',');
-    else if (k === '--rounds') a.rounds = Number(v());
-    else if (k === '--steps') a.steps = Number(v());
-    else if (k === '--settings') a.settings = v().split(',');
-    else if (k === '--json') a.json = v();
+    else if (k === '--batches') a.batches = args.value(k).split(',').map(Number);
+    else if (k === '--models') a.models = args.value(k).split(',');
+    else if (k === '--rounds') a.rounds = Number(args.value(k));
+    else if (k === '--steps') a.steps = Number(args.value(k));
+    else if (k === '--settings') a.settings = args.value(k).split(',');
+    else if (k === '--json') a.json = args.value(k);
     else throw new InvalidArgumentError(`unknown option '${k}'; expected --gpu, --batches a,b, --models a,b, --rounds N, --steps K, --settings a,b, --json FILE`);
   }
   const posInt = (n: number) => Number.isInteger(n) && n > 0;
@@ -63,20 +60,6 @@ function settingsFor(name: string): number {
 }
 
 const applySetting = (name: string) => tf.env().set(SUBMIT_FLAG, settingsFor(name));
-
-function modelConfig(name: string): ModelConfig {
-  if (name === 'reference') return REFERENCE_UNET;
-  const run = JSON.parse(fs.readFileSync(`configs/${name}.json`, 'utf8')) as { model: ModelConfig };
-  return run.model;
-}
-
-function batchOf(model: ModelConfig, batch: number, step: number): Batch {
-  const m = model as { imageSize: number; channels?: number; numClasses?: number };
-  return {
-    x: tf.randomUniform([batch, m.imageSize, m.imageSize, m.channels ?? 1], -1, 1, 'float32', 1000 + step),
-    y: m.numClasses ? tf.tensor1d(Array.from({ length: batch }, (_, i) => (i + step) % m.numClasses!), 'int32') : undefined,
-  };
-}
 
 /** Summed kernel time of one call of f (divided by `per`: calls inside f) from tf.profile. */
 async function gpuMs(f: () => Promise<unknown>, per = 1): Promise<{ ms: number; kernels: number }> {
@@ -141,9 +124,9 @@ async function main(): Promise<void> {
   const line = (await initBackend({ prefer: 'webgpu', quiet: true })).line;
   console.log(`${line}\nwebgpu: ${started.detail}`);
   const results: Array<Record<string, unknown>> = [];
-  for (const name of args.models) {
-    const cfg = modelConfig(name);
-    const schedule = makeSchedule({ kind: 'linear', T: 1000 });
+  for (const bm of benchModels(args.models).models) {
+    const { name, model: cfg } = bm;
+    const schedule = makeSchedule(bm.schedule);
     for (const batch of args.batches) {
       const model = createModel(cfg);
       const trainer = new Trainer(model, schedule, { ...DEFAULT_TRAIN, steps: 1_000_000, warmupSteps: 0, checkpointEvery: 0 });
@@ -152,10 +135,10 @@ async function main(): Promise<void> {
       const c = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32');
       let step = 0;
       const queued = async () => {
-        for (let s = 0; s < args.steps; s++) trainer.queueStep(batchOf(cfg, batch, step++));
-        await trainer.trainStep(batchOf(cfg, batch, step++)); // one more step and the read that drains the queue
+        for (let s = 0; s < args.steps; s++) trainer.queueStep(syntheticBatch(cfg, batch, step++));
+        await trainer.trainStep(syntheticBatch(cfg, batch, step++)); // one more step and the read that drains the queue
       };
-      const readEach = async () => { for (let s = 0; s < args.steps; s++) await trainer.trainStep(batchOf(cfg, batch, step++)); };
+      const readEach = async () => { for (let s = 0; s < args.steps; s++) await trainer.trainStep(syntheticBatch(cfg, batch, step++)); };
       const forward = async () => {
         let last: tf.Tensor | undefined;
         for (let s = 0; s < args.steps; s++) { last?.dispose(); last = tf.tidy(() => model.apply(x, t, c)); }
@@ -165,10 +148,10 @@ async function main(): Promise<void> {
       const parts: Array<[string, () => Promise<void>, number]> = [['queued', queued, args.steps + 1], ['read-each', readEach, args.steps], ['forward', forward, args.steps]];
       // warm-up: every pipeline compiled under every setting
       for (const s of args.settings) { applySetting(s); for (const [, f] of parts) await f(); }
-      const dispatches = countDispatches(() => trainer.queueStep(batchOf(cfg, batch, step++))).dispatches;
-      await trainer.trainStep(batchOf(cfg, batch, step++));
+      const dispatches = countDispatches(() => trainer.queueStep(syntheticBatch(cfg, batch, step++))).dispatches;
+      await trainer.trainStep(syntheticBatch(cfg, batch, step++));
       // GPU time (timestamp queries: DIFFUSION_WEBGPU_PROFILE=1, else 0) of one training step and one forward pass
-      const gpu = { step: await gpuMs(() => trainer.trainStep(batchOf(cfg, batch, step++))), forward: await gpuMs(forward, args.steps) };
+      const gpu = { step: await gpuMs(() => trainer.trainStep(syntheticBatch(cfg, batch, step++))), forward: await gpuMs(forward, args.steps) };
       console.log(`${name} B=${batch}: GPU time (tf.profile) per training step ${gpu.step.ms.toFixed(1)} ms over ${gpu.step.kernels} kernels; `
         + `per forward ${gpu.forward.ms.toFixed(1)} ms`);
       // where the host's time goes in queued steps under tfjs' default (V8's sampling profiler, self time)

@@ -30,11 +30,12 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../lib/errors';
 import { ArgList } from './cli-args';
-import { createModel, REFERENCE_UNET, type DiffusionModel, type ModelConfig } from '../lib/models';
+import { benchModels, syntheticBatch, type BenchModel } from './bench-models';
+import { createModel, type DiffusionModel, type ModelConfig } from '../lib/models';
 import { ParallelCourseTrainer, parallelDenoiser, peakRssBytes, threadCpuMs, wasmHeapBytes } from '../lib/parallel';
 import { ddimSample, ddpmSample, type SampleResult } from '../lib/samplers';
-import { DEFAULT_TRAIN, Trainer, type Batch, type TrainConfig } from '../lib/train/trainer';
-import { makeSchedule, readRunConfig } from '../lib/train/run-config';
+import { DEFAULT_TRAIN, Trainer, type TrainConfig } from '../lib/train/trainer';
+import { makeSchedule } from '../lib/train/run-config';
 
 // the repository root: this file's parent, or the working directory when it runs as a bundle (the GPU check)
 const ROOT = fs.existsSync(path.resolve(__dirname, '..', 'configs')) ? path.resolve(__dirname, '..') : process.cwd();
@@ -135,55 +136,6 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-/** A model to benchmark: its config, schedule and the batch it is trained with in the course. */
-interface BenchModel {
-  name: string;
-  model: ModelConfig;
-  schedule: { kind: 'linear' | 'cosine'; T: number };
-  trainBatch: number;
-}
-
-/** The diffusion models to time: the reference, then every diffusion run config in `dir` (VAE/GAN and study configs skipped). */
-export function benchModels(only?: string[], dir = path.join(ROOT, 'configs')): { models: BenchModel[]; skipped: string[] } {
-  const models: BenchModel[] = [
-    { name: 'reference', model: REFERENCE_UNET, schedule: { kind: 'linear', T: 1000 }, trainBatch: BATCH },
-  ];
-  const skipped: string[] = [];
-  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
-  // the cost of a step depends on the network and the batch only: a config with the reference's network (the shipped
-  // models') or with a network already picked (recipes that differ only in training) would time the same thing again
-  const costKey = (m: ModelConfig, batch: number) => JSON.stringify({ ...m, predictionType: undefined, seed: undefined, batch });
-  const timedAs = new Map<string, string>([[costKey(REFERENCE_UNET, BATCH), 'reference']]);
-  for (const f of files) {
-    // notebook 10's VAE/GAN run configs and its study configs live beside the diffusion ones: no schedule, not timed here
-    const raw = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { model?: { kind?: string }; schedule?: unknown };
-    if (raw.schedule === undefined || raw.model === undefined) {
-      skipped.push(`${f}: not a diffusion run config (${raw.model?.kind ?? 'a study'}: no schedule)`);
-      continue;
-    }
-    const rc = readRunConfig(path.join(dir, f));
-    const key = costKey(rc.model, rc.train.batchSize);
-    const same = timedAs.get(key);
-    if (!only && same !== undefined) {
-      skipped.push(same === 'reference'
-        ? `${rc.name}: the reference network at the same batch (timed once, as 'reference')`
-        : `${rc.name}: the same network at the same batch as ${same} (timed once, as '${same}')`);
-      continue;
-    }
-    timedAs.set(key, rc.name);
-    models.push({ name: rc.name, model: rc.model, schedule: rc.schedule, trainBatch: rc.train.batchSize });
-  }
-  // by default: the reference and the course's models; configs named *test* are for tests (name them to include them)
-  const isTest = (m: BenchModel) => /test/i.test(m.name);
-  if (!models.some((m) => m.name !== 'reference' && !isTest(m))) {
-    skipped.push('no course model config in configs/ (looked for configs/*.json without "test" in the name)');
-  }
-  if (!only) return { models: models.filter((m) => !isTest(m)), skipped };
-  const unknown = only.filter((n) => !models.some((m) => m.name === n));
-  if (unknown.length) throw new InvalidArgumentError(`--models: unknown ${unknown.join(', ')}; known: ${models.map((m) => m.name).join(', ')}`);
-  return { models: models.filter((m) => only.includes(m.name)), skipped };
-}
-
 // ---------------------------------------------------------------------------------------------------- measuring
 
 /** Wall time, and CPU time of the whole process (all threads): on a shared, loaded machine the CPU time is what an idle
@@ -209,17 +161,6 @@ async function timeIt(fn: () => unknown | Promise<unknown>, steps: number, warmu
     cpu.push((c.user + c.system) / 1000);
   }
   return { medianMs: median(all), allMs: all, cpuMedianMs: median(cpu) };
-}
-
-/** Deterministic stand-in data: images in [−1, 1] and labels; speed does not depend on the pixels. */
-function syntheticBatch(model: ModelConfig, batch: number, step: number): Batch {
-  const m = model as { imageSize?: number; channels?: number; numClasses?: number };
-  const shape = m.imageSize ? [batch, m.imageSize, m.imageSize, m.channels ?? 1] : [batch, 2];
-  const classes = m.numClasses ?? 0;
-  return {
-    x: tf.randomUniform(shape, -1, 1, 'float32', 1000 + step),
-    y: classes > 0 ? tf.tensor1d(Array.from({ length: batch }, (_, i) => (i + step) % classes), 'int32') : undefined,
-  };
 }
 
 function sampleShape(model: ModelConfig, batch: number): number[] {
@@ -605,7 +546,7 @@ async function main(): Promise<void> {
     return;
   }
   const started = new Date();
-  const { models, skipped } = benchModels(args.models);
+  const { models, skipped } = benchModels(args.models, undefined, BATCH);
   const withAvx512 = avx512RowsApply() && process.env.OPENBLAS_CORETYPE !== undefined;
   let variants = args.variants ?? VARIANTS.filter((v) => (v !== 'cpu' || args.slow) && (!v.endsWith('-avx512') || withAvx512));
   if (variants.includes('webgpu')) {

@@ -5,7 +5,7 @@
  */
 import * as path from 'path';
 import { expect } from 'chai';
-import { benchModels } from '../../scripts/bench';
+import { benchModels } from '../../scripts/bench-models';
 
 describe('tools: npm run bench picks its models from configs/', () => {
   it('the reference, each other network once; the shipped reference-size models, repeated networks, VAE/GAN and study configs skipped with reasons', () => {
