@@ -16,7 +16,7 @@ import { ArgList } from './cli-args';
 import { allSpecs } from '../lib/exercises';
 import { loadGradingConfig } from '../lib/grading/config';
 import { gradeSubmissions, type Submission } from '../lib/grading/grade';
-import { writeOutputs } from '../lib/grading/report';
+import { showControls, writeOutputs } from '../lib/grading/report';
 import { Sandbox } from '../lib/grading/sandbox';
 import { compileCell, SANDBOX_LIB } from '../lib/grading/compile';
 import { buildLibView } from '../lib/grading/libview';
@@ -66,7 +66,7 @@ export function parseArgs(argv: string[]): GradeArgs {
  * regular files, anything else named *.ipynb is reported to onSkip). Names are relative to the folder given; with
  * several inputs they start with the input's own name, so that they stay distinct.
  */
-export function collectSubmissions(inputs: string[], onSkip: (why: string) => void = (why) => console.warn(`[grade] ${why}`)): Submission[] {
+export function collectSubmissions(inputs: string[], onSkip: (why: string) => void = (why) => console.warn(showControls(`[grade] ${why}`))): Submission[] {
   const subs: Submission[] = [];
   for (const input of inputs) {
     if (!fs.existsSync(input)) throw new InvalidArgumentError(`no such file or folder: ${input}`);
@@ -182,22 +182,22 @@ async function main(): Promise<void> {
     limits: args.timeLimitS ? { timeLimitMs: args.timeLimitS * 1000 } : undefined,
     sandboxMode: args.unsafeNoSandbox ? 'unsafe' : 'bwrap',
     onSandbox: (summary) => console.log(`sandbox: ${summary}`),
-    onProgress: (line) => console.log(line),
+    onProgress: (line) => console.log(showControls(line)), // learner file names: no terminal escapes
   });
   const out = writeOutputs(grades, args.out);
-  for (const g of grades) console.log(`${g.name}: ${g.total} / ${g.maxTotal}${g.problem ? ` (${g.problem})` : ''}`);
+  for (const g of grades) console.log(showControls(`${g.name}: ${g.total} / ${g.maxTotal}${g.problem ? ` (${g.problem})` : ''}`));
   console.log(`gradebook: ${out.gradebook}\nreports:   ${path.dirname(out.reports[0] ?? path.join(args.out, 'reports', 'x'))}`);
   console.log(`graded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const broken = grades.flatMap((g) => g.exercises.filter((e) => e.reason.startsWith('grader problem')).map((e) => `${g.name} ${e.id}`));
   if (broken.length > 0) {
-    console.error(`WARNING: ${broken.length} exercise(s) could not be graded because of the grader, not the learner (see their reports): ${broken.slice(0, 5).join(', ')}${broken.length > 5 ? ' …' : ''}`);
+    console.error(showControls(`WARNING: ${broken.length} exercise(s) could not be graded because of the grader, not the learner (see their reports): ${broken.slice(0, 5).join(', ')}${broken.length > 5 ? ' …' : ''}`));
     process.exitCode = 2;
   }
 }
 
 if (require.main === module) {
   main().catch((e) => {
-    console.error(`${(e as Error).name}: ${(e as Error).message}`);
+    console.error(showControls(`${(e as Error).name}: ${(e as Error).message}`));
     process.exit(1);
   });
 }

@@ -8,11 +8,27 @@ import * as path from 'path';
 import type { SubmissionGrade } from './grade';
 
 /**
+ * Learner text made safe for a terminal and a text viewer, shown rather than dropped: C0 control characters (but line
+ * feed and tab) become their Unicode control pictures (ESC → ␛, BEL → ␇, CR → ␍), DEL → ␡, C1 controls (8-bit CSI,
+ * OSC) and the bidirectional overrides and isolates (which reorder what a line shows, "Trojan source") → ⟨U+XXXX⟩. A
+ * file named with ESC]52;… would otherwise write the instructor's clipboard when `npm run grade` prints its name, and
+ * ESC[1A ESC[2K erase the line above it (both seen, test/grading/attacks.test.ts).
+ */
+export function showControls(s: string): string {
+  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    if (code < 0x20) return String.fromCharCode(0x2400 + code);
+    if (code === 0x7f) return '\u2421';
+    return `⟨U+${code.toString(16).toUpperCase().padStart(4, '0')}⟩`;
+  });
+}
+
+/**
  * One CSV field. Text that a spreadsheet would evaluate as a formula (a leading =, +, -, @, tab or CR: learners name
  * their own submission files) gets a leading ' so that it stays text (CSV injection; OWASP's advice). Numbers as is.
  */
 function csvField(v: string | number): string {
-  const s = typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v);
+  const s = typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${showControls(v)}` : showControls(String(v));
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -41,6 +57,7 @@ const STATUS_WORD: Record<string, string> = { pass: '✔ pass', fail: '✘ fail'
  * Every text a learner controls (the file's name, what the cell throws, imports or prints) reaches the report through
  * one of these three, so it stays text: it cannot start a heading, a list or a fence, close the output's fence, fake a
  * total or a verdict, hide the rest of the report (<!--) or make the instructor's viewer fetch a URL (<img>, ![](…)).
+ * Each shows control characters with showControls (a report read with `cat` in a terminal).
  */
 
 /**
@@ -50,19 +67,20 @@ const STATUS_WORD: Record<string, string> = { pass: '✔ pass', fail: '✘ fail'
  * and without "](" (and with no reference definitions in a report) they make no link.
  */
 function mdText(s: string): string {
-  return s.replace(/\r\n?|\n/g, ' ⏎ ').replace(/[\\`*_~|<]/g, '\\$&').replace(/\]\(/g, ']\\(');
+  return showControls(s.replace(/\r\n?|\n/g, ' ⏎ ')).replace(/[\\`*_~|<]/g, '\\$&').replace(/\]\(/g, ']\\(');
 }
 
 /** A code span that shows `s` verbatim: delimited by one backtick more than its longest run (CommonMark's rule). */
 function mdCode(s: string): string {
-  const line = s.replace(/\r\n?|\n/g, ' ⏎ ');
+  const line = showControls(s.replace(/\r\n?|\n/g, ' ⏎ '));
   const ticks = '`'.repeat(longestRun(line, '`') + 1);
   const pad = line.startsWith('`') || line.endsWith('`') ? ' ' : '';
   return `${ticks}${pad}${line}${pad}${ticks}`;
 }
 
 /** A fenced block showing `s` verbatim: its fence is longer than any backtick run inside, so no line of `s` closes it. */
-function mdFenced(s: string): string[] {
+function mdFenced(text: string): string[] {
+  const s = showControls(text.replace(/\r\n/g, '\n'));
   const fence = '`'.repeat(Math.max(3, longestRun(s, '`') + 1));
   return [fence, s, fence];
 }

@@ -3,7 +3,7 @@
 // and nothing reaches the host. The attacks run against the full sandbox, against the operating-system wall alone
 // (Node's permission model left out) and, where it shows why the OS wall is needed, in unsafe mode, where they succeed.
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'child_process';
+import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as dgram from 'dgram';
 import * as fs from 'fs';
 import * as net from 'net';
@@ -572,6 +572,37 @@ ${killDecoy(host)}`)]),
     expect(await stillThere(), 'sandbox processes left running').to.deep.equal([]);
     expect(listTree(tmp), 'files in its temp folder').to.deep.equal([]);
     expect(fs.existsSync(path.join(out, 'gradebook.csv'))).to.equal(false);
+  });
+
+  it("terminal escapes in a file's name, its bytes and a cell's output reach neither the instructor's terminal nor the report files raw", () => {
+    // OSC 52 writes the terminal's clipboard; ESC[1A ESC[2K erases the line above (a progress line, a low total)
+    const evil = '\x1b]52;c;cm0gLXJmIH4K\x07\x1b[1A\x1b[2K';
+    const sub = path.join(dir, 'tty');
+    const out = path.join(dir, 'tty-out');
+    fs.mkdirSync(sub);
+    const cell = `// EXERCISE 01-forward-step: escapes
+function forwardStep(): never {
+  console.log(${JSON.stringify(`printed ${evil}`)});
+  throw new Error(${JSON.stringify(`thrown ${evil}`)});
+}`;
+    fs.writeFileSync(path.join(sub, `named${evil}.ipynb`), notebook([cell]));
+    fs.writeFileSync(path.join(sub, 'bytes.ipynb'), `${evil}\x1b[2J not a notebook`);
+    fs.symlinkSync(path.join(sub, 'bytes.ipynb'), path.join(sub, `link${evil}.ipynb`));
+    const r = spawnSync(process.execPath, ['-r', 'ts-node/register', 'scripts/grade.ts', sub, '--out', out, '--jobs', '2', '--notebook', '01-forward-process',
+      ...(sandboxAvailable() ? [] : ['--unsafe-no-sandbox'])], { cwd: REPO, encoding: 'utf8', env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' }, timeout: 240_000 });
+    expect(r.status, r.stderr).to.equal(0);
+    // C0 controls but line feed and tab, DEL and C1 controls (U+0080–U+009F: 8-bit CSI and OSC)
+    const control = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
+    const files = [path.join(out, 'gradebook.csv'), ...fs.readdirSync(path.join(out, 'reports')).map((f) => path.join(out, 'reports', f))];
+    for (const [where, text] of [['stdout', r.stdout], ['stderr', r.stderr], ...files.map((f) => [f, fs.readFileSync(f, 'utf8')])]) {
+      expect(control.exec(text)?.[0], `a control character in ${where}`).to.equal(undefined);
+    }
+    // shown, not dropped: the instructor sees that the name holds an escape
+    expect(r.stdout).to.include('named␛]52;c;cm0gLXJmIH4K␇␛[1A␛[2K.ipynb: 0 / ');
+    expect(r.stderr).to.include('skipped').and.include('link␛]52;c;');
+    const report = fs.readFileSync(files.find((f) => f.includes('named'))!, 'utf8');
+    expect(report).to.include('printed ␛]52;c;').and.include('thrown ␛]52;c;');
+    expect(fs.readdirSync(path.join(out, 'reports')).some((f) => control.test(f)), 'a control character in a report file name').to.equal(false);
   });
 
   it('the case order is a secret permutation: it changes with the key and moves public cases among hidden ones', () => {

@@ -15,7 +15,7 @@ import { libKeyOf, LibView } from '../../lib/exercises/cell';
 import { helpersFor, topLevelNames, withHelpers } from '../../lib/exercises/helpers';
 import { ExercisePolicyError, libUseMessage } from '../../lib/exercises/policy';
 import { fixtureSpecs } from './fixtures/specs';
-import { gradebookCsv, reportFileName, submissionReport, writeOutputs } from '../../lib/grading/report';
+import { gradebookCsv, reportFileName, showControls, submissionReport, writeOutputs } from '../../lib/grading/report';
 import { emptyNotebook, splitSource, type NotebookCell } from '../../lib/notebook/ipynb';
 import { collectSubmissions, parseArgs } from '../../scripts/grade';
 
@@ -173,6 +173,18 @@ describe('grading parts', () => {
   });
 
   describe('report', () => {
+    it('showControls shows every terminal control (C0 but line feed and tab, DEL, C1, bidi overrides) and nothing else', () => {
+      expect(showControls('a\x1b]52;c;eA==\x07\x1b[2K\rb')).to.equal('a␛]52;c;eA==␇␛[2K␍b');
+      expect(showControls('\x00\x7f\x9b31m\u202eevil')).to.equal('␀␡⟨U+009B⟩31m⟨U+202E⟩evil');
+      const plain = 'line 1\n\tTab, é, ✔, ␛, [3,4], ⏎';
+      expect(showControls(plain)).to.equal(plain);
+      for (let c = 0; c < 0xa0; c++) {
+        const shown = showControls(String.fromCharCode(c));
+        if (c === 0x0a || c === 0x09 || (c >= 0x20 && c < 0x7f)) expect(shown, `U+${c.toString(16)}`).to.equal(String.fromCharCode(c));
+        else expect(/[\x00-\x1f\x7f-\x9f]/.test(shown), `U+${c.toString(16)} left raw`).to.equal(false);
+      }
+    });
+
     /** Markdown's backslash escapes undone: the text a reader sees. */
     const unescapeMd = (md: string) => md.replace(/\\([!-/:-@[-`{-~])/g, '$1');
     /** A line without its code spans (a run of n backticks up to the next run of exactly n), where < and [ are text. */
