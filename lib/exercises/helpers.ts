@@ -89,8 +89,9 @@ export function helpersFor(exerciseSource: string, otherSources: string[]): Help
   const own = topLevelNames(exerciseSource);
   const chosen = new Map<string, Helper>();
   const queue = [...new Set(exerciseSource.match(IDENTIFIER) ?? [])];
-  while (queue.length > 0) {
-    const name = queue.shift()!;
+  // An index, not queue.shift(): shift moves the whole array, quadratic in a hostile cell's hundreds of thousands of names.
+  for (let next = 0; next < queue.length; next++) {
+    const name = queue[next];
     if (own.has(name) || chosen.has(name)) continue;
     const h = pool.get(name);
     if (!h) continue;

@@ -39,6 +39,13 @@ export function rewriteLibImports(code: string, libDir: string): string {
   });
 }
 
+/** A RangeError from a JavaScript stack overflow (deeply nested source), as opposed to any other failure. */
+export function isStackOverflow(e: unknown): boolean {
+  return e instanceof RangeError && /call stack/i.test(e.message);
+}
+
+export const NESTING_ADVICE = 'its call stack overflowed; split the nested expression into named steps';
+
 /** Transpile a module (lib's helpers for the sandbox's runner) to CommonJS. */
 export function transpile(source: string, fileName: string): string {
   return typescript().transpileModule(source, { compilerOptions: compilerOptions(), fileName }).outputText;
@@ -47,7 +54,14 @@ export function transpile(source: string, fileName: string): string {
 export function compileCell(source: string, functionName: string, libDir: string = SANDBOX_LIB): CompiledCell {
   if (!/^[A-Za-z_$][\w$]*$/.test(functionName)) return { ok: false, error: `invalid function name ${JSON.stringify(functionName)}` };
   const ts = typescript();
-  const out = ts.transpileModule(source, { compilerOptions: compilerOptions(), fileName: 'exercise.ts', reportDiagnostics: true });
+  let out: TS.TranspileOutput;
+  try {
+    out = ts.transpileModule(source, { compilerOptions: compilerOptions(), fileName: 'exercise.ts', reportDiagnostics: true });
+  } catch (e) {
+    // TypeScript's parser recurses once per nesting level: ~1,000 nested parentheses overflow its stack (seen).
+    if (isStackOverflow(e)) return { ok: false, error: `does not compile: it is nested too deeply for TypeScript's parser (${NESTING_ADVICE})` };
+    throw e;
+  }
   const errors = (out.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
   if (errors.length > 0) {
     const d = errors[0];

@@ -66,6 +66,22 @@ export const MAX_SUBMISSION_BYTES = 32 * 1024 * 1024;
  */
 export const MAX_SUBMISSION_CONTAINERS = 1_000_000;
 
+/**
+ * More TypeScript than this in a notebook's code cells and it is not graded. The grader parses and transpiles the cells
+ * in its own process (which cells define the helpers an exercise uses) before any sandbox: one 27 MB cell of plain
+ * `const` lines made a 3-exercise notebook take 69 s and 2.8 GB to grade instead of 1 s (seen). The course's notebooks
+ * hold under 0.1 MB of code.
+ */
+export const MAX_CODE_BYTES = 2 * 1024 * 1024;
+
+/** Why a submission's code is too large to grade (over MAX_CODE_BYTES), or undefined. */
+export function codeSizeProblem(ex: Extraction): string | undefined {
+  const bytes = ex.codeCells.reduce((a, c) => a + Buffer.byteLength(c.source, 'utf8'), 0);
+  if (bytes <= MAX_CODE_BYTES) return undefined;
+  return `its code cells hold ${(bytes / 2 ** 20).toFixed(1)} MB of source, more than the ${MAX_CODE_BYTES / 2 ** 20} MB the grader `
+    + 'reads (the course\'s notebooks have under 0.1 MB); not graded';
+}
+
 /** Read and parse a submission without modifying it; CorruptFileError says why it is not a notebook. */
 export function readSubmission(file: string): Notebook {
   let buf: Buffer;

@@ -15,9 +15,9 @@ import { decodeValue, disposeValue, encodeValue, readValue, type Json } from '..
 import { compareValues } from '../exercises/compare';
 import { PUBLIC_SEED } from '../exercises/selfcheck';
 import type { CheckCase, ExerciseSpec } from '../exercises/types';
-import { compileCell, SANDBOX_LIB } from './compile';
+import { compileCell, isStackOverflow, NESTING_ADVICE, SANDBOX_LIB } from './compile';
 import { ruleFor, type ExerciseRule, type GradingConfig } from './config';
-import { extractExercises, readSubmission, type ExerciseCell } from './extract';
+import { codeSizeProblem, extractExercises, readSubmission, type ExerciseCell } from './extract';
 import { helpersFor, topLevelNames, undefinedNameAdvice, withHelpers } from '../exercises/helpers';
 import { buildLibView } from './libview';
 import { DEFAULT_LIMITS, Sandbox, type SandboxLimits, type SandboxMode, type SandboxResult } from './sandbox';
@@ -279,6 +279,17 @@ function namesIn(sources: string[]): Set<string> {
   return out;
 }
 
+/**
+ * The grader's own work on a cell (parsing, finding helpers, reading results) failed on it. One learner's cell must
+ * cost that learner the exercise, never the class its batch: 3,000 nested parentheses once aborted the whole run (seen).
+ * Only the parsing before the sandbox is caught: a failure of the sandbox itself still stops the batch (it is the
+ * instructor's to fix, and must not turn into zeros for everyone).
+ */
+function hostFailure(spec: ExerciseSpec, rule: ExerciseRule, e: unknown): ExerciseGrade {
+  const why = isStackOverflow(e) ? `it is nested too deeply (${NESTING_ADVICE})` : describeError(e);
+  return zero(spec, rule, 'error', `the grader could not process this cell: ${why}`);
+}
+
 interface GradeContext {
   sandbox: Sandbox;
   orderKey: string;
@@ -294,19 +305,28 @@ async function gradeCell(
   limits: SandboxLimits,
 ): Promise<ExerciseGrade> {
   const { spec } = prep;
-  const alone = compileCell(cell.source, spec.functionName, SANDBOX_LIB); // syntax errors with the cell's own line numbers
-  if (!alone.ok) return zero(spec, prep.rule, 'error', `the exercise cell ${alone.error}`);
   const others = codeCells.filter((c) => c.cellIndex !== cell.cellIndex);
-  const helpers = helpersFor(cell.source, others.map((c) => c.source));
-  const compiled = helpers.length > 0 ? compileCell(withHelpers(cell.source, helpers), spec.functionName, SANDBOX_LIB) : alone;
-  if (!compiled.ok) return zero(spec, prep.rule, 'error', `the exercise cell with its helpers ${compiled.error}`);
-  const helperNames = helpers.map((h) => `${h.name} (cell ${others[h.from].cellIndex + 1})`);
+  let code: string;
+  let helperNames: string[];
+  let otherNames: Set<string>;
+  try {
+    const alone = compileCell(cell.source, spec.functionName, SANDBOX_LIB); // syntax errors with the cell's own line numbers
+    if (!alone.ok) return zero(spec, prep.rule, 'error', `the exercise cell ${alone.error}`);
+    const helpers = helpersFor(cell.source, others.map((c) => c.source));
+    const compiled = helpers.length > 0 ? compileCell(withHelpers(cell.source, helpers), spec.functionName, SANDBOX_LIB) : alone;
+    if (!compiled.ok) return zero(spec, prep.rule, 'error', `the exercise cell with its helpers ${compiled.error}`);
+    code = compiled.code!;
+    helperNames = helpers.map((h) => `${h.name} (cell ${others[h.from].cellIndex + 1})`);
+    otherNames = namesIn(others.map((c) => c.source));
+  } catch (e) {
+    return hostFailure(spec, prep.rule, e);
+  }
   let lib = ctx.views.get(spec.id);
   if (!lib) ctx.views.set(spec.id, (lib = buildLibView(ctx.sandbox.libDir, spec)));
   const order = caseOrder(prep.cases.length, ctx.orderKey, submission, spec.id);
   const run = await ctx.sandbox.run(
     {
-      code: compiled.code!,
+      code,
       functionName: spec.functionName,
       cases: order.map((i) => prep.cases[i].encodedArgs),
       labels: order.map((i) => prep.cases[i].name),
@@ -319,7 +339,7 @@ async function gradeCell(
   order.forEach((i, slot) => (results[i] = run.results[slot]));
   const imports = importsOf(cell.source);
   return {
-    ...(await scoreRun(prep, { ...run, results }, namesIn(others.map((c) => c.source)))),
+    ...(await scoreRun(prep, { ...run, results }, otherNames)),
     ...(imports.length > 0 ? { imports } : {}),
     ...(helperNames.length > 0 ? { helpers: helperNames } : {}),
   };
@@ -359,7 +379,7 @@ export async function gradeSubmissions(submissions: Submission[], opts: GradeOpt
   const parsed = submissions.map((sub) => {
     try {
       const ex = extractExercises(readSubmission(sub.file));
-      return { sub, cells: ex.cells, codeCells: ex.codeCells, notes: ex.notes, problem: undefined as string | undefined };
+      return { sub, cells: ex.cells, codeCells: ex.codeCells, notes: ex.notes, problem: codeSizeProblem(ex) };
     } catch (e) {
       const msg = e instanceof CorruptFileError ? e.message.replace(`${sub.file}: `, '') : describeError(e);
       return { sub, cells: new Map<string, ExerciseCell>(), codeCells: [] as { cellIndex: number; source: string }[], notes: [] as string[], problem: `not a valid notebook: ${msg}` };

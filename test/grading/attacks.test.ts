@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { forwardStepSpec } from '../../lib/exercises/01-forward-process';
 import type { ExerciseSpec } from '../../lib/exercises/types';
 import { loadGradingConfig } from '../../lib/grading/config';
+import { MAX_CODE_BYTES } from '../../lib/grading/extract';
 import { caseOrder, gradeSubmissions, type ExerciseGrade, type GradeOptions, type SubmissionGrade } from '../../lib/grading/grade';
 import { submissionReport } from '../../lib/grading/report';
 import { emptyNotebook, serializeNotebook, splitSource, type NotebookCell } from '../../lib/notebook/ipynb';
@@ -603,6 +604,27 @@ function forwardStep(): never {
     const report = fs.readFileSync(files.find((f) => f.includes('named'))!, 'utf8');
     expect(report).to.include('printed ␛]52;c;').and.include('thrown ␛]52;c;');
     expect(fs.readdirSync(path.join(out, 'reports')).some((f) => control.test(f)), 'a control character in a report file name').to.equal(false);
+  });
+
+  // The attack (run first): 3,000 nested parentheses in one cell overflowed TypeScript's parser in the grader's own process;
+  // the RangeError ended the run for the whole class, no gradebook written. Now it costs its author that exercise only.
+  it("a cell that breaks the grader's own parser costs its author that exercise, not the class its batch", async () => {
+    const deep = (n: number) => `${'('.repeat(n)}w${')'.repeat(n)}`;
+    const { byName, ex } = await grade('parser', {
+      'victim.ipynb': SOLUTION,
+      'deep-exercise.ipynb': notebook([Q_OK, `// EXERCISE test-cfg: deep\nfunction cfg_combine(epsU: tf.Tensor, epsC: tf.Tensor, w: number): tf.Tensor {\n  const k = ${deep(3000)};\n  ${CFG_OK}\n}`, SNR_CELL]),
+      'deep-helper.ipynb': notebook([`const nested = ${deep(3000)};`, Q_OK, CFG_CELL, SNR_CELL]),
+      'too-much-code.ipynb': notebook([`const pad = "${'x'.repeat(MAX_CODE_BYTES)}";`, Q_OK, CFG_CELL, SNR_CELL]),
+    });
+    expect(byName.get('victim.ipynb')!.exercises.map((e) => e.status)).to.deep.equal(['passed', 'passed', 'passed']);
+    const deepCfg = ex('deep-exercise.ipynb', 'test-cfg');
+    expect([deepCfg.points, deepCfg.reason]).to.deep.equal([0, "the exercise cell does not compile: it is nested too deeply for TypeScript's parser (its call stack overflowed; split the nested expression into named steps)"]);
+    expect(ex('deep-exercise.ipynb', 'test-q-sample').status).to.equal('passed');
+    // a cell the parser cannot read defines no helpers; the exercises that do not need it are graded as usual
+    expect(byName.get('deep-helper.ipynb')!.exercises.map((e) => e.status)).to.deep.equal(['passed', 'passed', 'passed']);
+    const big = byName.get('too-much-code.ipynb')!;
+    expect(big.total).to.equal(0);
+    expect(big.problem).to.match(/^its code cells hold 2\.0 MB of source, more than the 2 MB the grader reads/);
   });
 
   it('the case order is a secret permutation: it changes with the key and moves public cases among hidden ones', () => {

@@ -7,7 +7,7 @@ import * as path from 'path';
 import { CorruptFileError, InvalidArgumentError } from '../../lib/errors';
 import { compileCell, EXPORT_NAME, rewriteLibImports } from '../../lib/grading/compile';
 import { DEFAULT_RULE, loadGradingConfig, ruleFor } from '../../lib/grading/config';
-import { exerciseIdOf, extractExercises, MAX_SUBMISSION_BYTES, MAX_SUBMISSION_CONTAINERS, readSubmission } from '../../lib/grading/extract';
+import { codeSizeProblem, exerciseIdOf, extractExercises, MAX_CODE_BYTES, MAX_SUBMISSION_BYTES, MAX_SUBMISSION_CONTAINERS, readSubmission } from '../../lib/grading/extract';
 import { gradeSubmissions, importsOf, type SubmissionGrade } from '../../lib/grading/grade';
 import { SandboxUnavailableError } from '../../lib/grading/sandbox';
 import { buildLibView } from '../../lib/grading/libview';
@@ -66,9 +66,34 @@ describe('grading parts', () => {
         fs.rmSync(dir, { recursive: true, force: true });
       }
     });
+
+    // The attack (run first): one 27 MB code cell made a 3-exercise notebook take 69 s and 2.8 GB to grade, in the grader.
+    it('a notebook with more code than MAX_CODE_BYTES is named as too large; one at the limit is not', () => {
+      const nb = emptyNotebook();
+      nb.cells.push(code('// EXERCISE 01-a: x\nconst v = 1;'));
+      const own = Buffer.byteLength('// EXERCISE 01-a: x\nconst v = 1;');
+      const rest = MAX_CODE_BYTES - own - 'const s = "";'.length;
+      // 2 bytes per é: bytes, not characters, count
+      nb.cells.push(code(`const s = "${'é'.repeat(Math.floor(rest / 2))}${'a'.repeat(rest % 2)}";`));
+      expect(extractExercises(nb).codeCells.reduce((a, c) => a + Buffer.byteLength(c.source), 0)).to.equal(MAX_CODE_BYTES);
+      expect(codeSizeProblem(extractExercises(nb))).to.equal(undefined);
+      (nb.cells[1].source as string[])[0] = (nb.cells[1].source as string[])[0].replace('é', 'éx');
+      expect(codeSizeProblem(extractExercises(nb))).to.match(/^its code cells hold 2\.0 MB of source, more than the 2 MB the grader reads .*not graded$/);
+    });
   });
 
   describe('compile', () => {
+    // The attack (run first): 3,000 nested parentheses in one learner's cell overflowed TypeScript's parser in the grader's
+    // process, and the RangeError ended the whole class's run before any gradebook was written.
+    it('a cell nested too deeply for the parser is a named compile error, not an exception', () => {
+      for (const n of [3000, 200000]) {
+        const r = compileCell(`function f() { return ${'('.repeat(n)}1${')'.repeat(n)}; }`, 'f');
+        expect(r.ok).to.equal(false);
+        expect(r.error).to.equal("does not compile: it is nested too deeply for TypeScript's parser (its call stack overflowed; split the nested expression into named steps)");
+      }
+      expect(compileCell(`function f() { return ${'('.repeat(50)}1${')'.repeat(50)}; }`, 'f').ok).to.equal(true);
+    });
+
     it('points ./lib and ../lib imports at the repository lib, leaves packages alone', () => {
       const out = rewriteLibImports(`const a = require("./lib/schedule"); const b = require('../lib/exercises/codec'); const c = require("@tensorflow/tfjs"); const d = require("./library");`, '/repo/lib');
       expect(out).to.contain('require("/repo/lib/schedule")');
@@ -110,6 +135,18 @@ describe('grading parts', () => {
       // a name the exercise cell declares itself is never taken from elsewhere
       expect(helpersFor('function a() { return 1; }\nfunction f() { return a(); }', cells)).to.deep.equal([]);
       expect([...topLevelNames("import * as tf from 'x';\nimport { p, q as r } from 'y';\nconst [s, { t }] = z;\nclass K {}")].sort()).to.deep.equal(['K', 'p', 'r', 's', 't', 'tf']);
+    });
+
+    // The attack (run first): the names to look up went through queue.shift(), which moves the whole array each time in V8
+    // (measured: 100k shifts 0.58 s, 400k 9.9 s); a cell of 300,000 distinct names (1.9 MB, under the code limit) took
+    // seconds of the grader's own thread per exercise.
+    it('a cell with hundreds of thousands of names is looked up in linear time', () => {
+      const names = Array.from({ length: 300000 }, (_, i) => `n${i}`);
+      const t0 = Date.now();
+      const h = helpersFor(`function f() { return 1; }\n${names.join(';')};\nhelp();`, ['function help() { return 2; }', 'function other() {}']);
+      const ms = Date.now() - t0;
+      expect(h.map((x) => x.name)).to.deep.equal(['help']);
+      expect(ms, 'milliseconds for 300,000 names (the quadratic queue took ~5 s)').to.be.lessThan(3500);
     });
   });
 
