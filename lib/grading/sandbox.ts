@@ -519,6 +519,13 @@ async function runJob(sb: Sandbox, job: SandboxJob, limits: SandboxLimits, cmd: 
       tampered ??= 'a value that is not an event';
       continue;
     }
+    // The runner sends every text field as a string. Anything else was forged, and must not be turned into text here:
+    // String() of a 20,000-deep array overflows the grader's stack, which once ended the whole class's run (seen).
+    const textFields = (['e', 'error', 'got'] as const).filter((k) => ev[k] !== undefined && typeof ev[k] !== 'string');
+    if (textFields.length > 0) {
+      tampered ??= `an event whose ${textFields.join(', ')} is not text`;
+      continue;
+    }
     const slot = typeof ev.i === 'number' && Number.isInteger(ev.i) && ev.i >= 0 && ev.i < job.cases.length ? ev.i : undefined;
     if (ev.e === 'ready') ready = true;
     else if (ev.e === 'loaded') continue;
@@ -543,7 +550,7 @@ async function runJob(sb: Sandbox, job: SandboxJob, limits: SandboxLimits, cmd: 
       phase = 'crashed';
       reason = `the grader's runner failed: ${String(ev.error).split('\n')[0]}`;
     } else if (ev.e === 'done') phase = phase ?? 'done';
-    else tampered ??= `an unknown event ${JSON.stringify(String(ev.e)).slice(0, 40)}`;
+    else tampered ??= `an unknown event ${JSON.stringify(String(ev.e ?? '')).slice(0, 40)}`;
   }
   const during = lastStarted >= 0 && resultsOut[lastStarted] === undefined ? ` during case '${job.labels[lastStarted]}'` : ready && phase === undefined ? ' while loading the cell' : '';
   const stderrText = output;

@@ -608,13 +608,15 @@ function forwardStep(): never {
 
   // The attack (run first): 3,000 nested parentheses in one cell overflowed TypeScript's parser in the grader's own process;
   // the RangeError ended the run for the whole class, no gradebook written. Now it costs its author that exercise only.
-  it("a cell that breaks the grader's own parser costs its author that exercise, not the class its batch", async () => {
+  // Also (run first): a 20,000-deep array as the error of a forged result line made String() overflow the grader's stack.
+  it("a cell that breaks the grader's own parsing (TypeScript, its result channel) costs its author that exercise, not the class its batch", async () => {
     const deep = (n: number) => `${'('.repeat(n)}w${')'.repeat(n)}`;
     const { byName, ex } = await grade('parser', {
       'victim.ipynb': SOLUTION,
       'deep-exercise.ipynb': notebook([Q_OK, `// EXERCISE test-cfg: deep\nfunction cfg_combine(epsU: tf.Tensor, epsC: tf.Tensor, w: number): tf.Tensor {\n  const k = ${deep(3000)};\n  ${CFG_OK}\n}`, SNR_CELL]),
       'deep-helper.ipynb': notebook([`const nested = ${deep(3000)};`, Q_OK, CFG_CELL, SNR_CELL]),
       'too-much-code.ipynb': notebook([`const pad = "${'x'.repeat(MAX_CODE_BYTES)}";`, Q_OK, CFG_CELL, SNR_CELL]),
+      'deep-event.ipynb': notebook([Q_OK, CFG_CELL.replace('function cfg_combine', `{ const d = '['.repeat(20000) + ']'.repeat(20000); require('fs').writeSync(3, '{"e":"result","i":0,"ok":false,"error":' + d + '}\\n'); }\nfunction cfg_combine`), SNR_CELL]),
     });
     expect(byName.get('victim.ipynb')!.exercises.map((e) => e.status)).to.deep.equal(['passed', 'passed', 'passed']);
     const deepCfg = ex('deep-exercise.ipynb', 'test-cfg');
@@ -625,6 +627,9 @@ function forwardStep(): never {
     const big = byName.get('too-much-code.ipynb')!;
     expect(big.total).to.equal(0);
     expect(big.problem).to.match(/^its code cells hold 2\.0 MB of source, more than the 2 MB the grader reads/);
+    const forged = ex('deep-event.ipynb', 'test-cfg');
+    expect([forged.points, forged.reason]).to.deep.equal([0, "its result channel carried an event whose error is not text: the cell wrote to the grader's channel (only the function's return values count)"]);
+    expect(ex('deep-event.ipynb', 'test-snr').status).to.equal('passed');
   });
 
   it('the case order is a secret permutation: it changes with the key and moves public cases among hidden ones', () => {
