@@ -280,7 +280,7 @@ function namesIn(sources: string[]): Set<string> {
 }
 
 /**
- * The grader's own work on a cell (parsing, finding helpers, reading results) failed on it. One learner's cell must
+ * The grader's own work on a cell (compiling it, finding its helpers) failed on it. One learner's cell must
  * cost that learner the exercise, never the class its batch: 3,000 nested parentheses once aborted the whole run (seen).
  * Only the parsing before the sandbox is caught: a failure of the sandbox itself still stops the batch (it is the
  * instructor's to fix, and must not turn into zeros for everyone).
