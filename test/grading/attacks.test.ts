@@ -617,6 +617,10 @@ function forwardStep(): never {
       'deep-helper.ipynb': notebook([`const nested = ${deep(3000)};`, Q_OK, CFG_CELL, SNR_CELL]),
       'too-much-code.ipynb': notebook([`const pad = "${'x'.repeat(MAX_CODE_BYTES)}";`, Q_OK, CFG_CELL, SNR_CELL]),
       'deep-event.ipynb': notebook([Q_OK, CFG_CELL.replace('function cfg_combine', `{ const d = '['.repeat(20000) + ']'.repeat(20000); require('fs').writeSync(3, '{"e":"result","i":0,"ok":false,"error":' + d + '}\\n'); }\nfunction cfg_combine`), SNR_CELL]),
+      // the same depth as a forged *value* for every case, a forged "done", and an exit before the runner answers
+      'deep-value.ipynb': notebook([Q_OK, CFG_CELL.replace('function cfg_combine', `{ const fs = require('fs'); const d = '['.repeat(20000) + ']'.repeat(20000);
+  for (let i = 0; i < 8; i++) fs.writeSync(3, '{"e":"result","i":' + i + ',"ok":true,"value":' + d + '}\\n');
+  fs.writeSync(3, '{"e":"done"}\\n'); process.exit(0); }\nfunction cfg_combine`), SNR_CELL]),
     });
     expect(byName.get('victim.ipynb')!.exercises.map((e) => e.status)).to.deep.equal(['passed', 'passed', 'passed']);
     const deepCfg = ex('deep-exercise.ipynb', 'test-cfg');
@@ -630,6 +634,11 @@ function forwardStep(): never {
     const forged = ex('deep-event.ipynb', 'test-cfg');
     expect([forged.points, forged.reason]).to.deep.equal([0, "its result channel carried an event whose error is not text: the cell wrote to the grader's channel (only the function's return values count)"]);
     expect(ex('deep-event.ipynb', 'test-snr').status).to.equal('passed');
+    const deepValue = ex('deep-value.ipynb', 'test-cfg');
+    expect(deepValue.points).to.equal(0);
+    expect(deepValue.checks.some((c) => c.status === 'pass'), 'a forged value passed a check').to.equal(false);
+    expect(deepValue.checks.filter((c) => c.message === 'the returned value could not be read: RangeError: Maximum call stack size exceeded')).to.not.have.length(0);
+    expect(ex('deep-value.ipynb', 'test-snr').status).to.equal('passed');
   });
 
   it('the case order is a secret permutation: it changes with the key and moves public cases among hidden ones', () => {
